@@ -1,0 +1,3 @@
+from grit_desktop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""The ``grit-desktop`` command: the engine without a window, for scripts, benchmarks and tests.
+
+Every subcommand takes the global options (model, device, quantization, data folder). Errors meant
+for the user (`GritError`) are printed as one line on stderr with exit status 1; anything else is
+a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from grit_desktop import __version__
+from grit_desktop.cli import embed
+from grit_desktop.cli.common import global_options
+from grit_desktop.errors import GritError
+
+#: Each subcommand module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+COMMANDS = (embed,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grit-desktop",
+        description="Chat with your PDFs, offline. Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = global_options()
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP, parents=[common])
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="grit-desktop: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.run(args))
+    except GritError as exc:
+        print(f"grit-desktop: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("grit-desktop: interrupted", file=sys.stderr)
+        return 130

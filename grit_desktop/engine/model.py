@@ -1,0 +1,474 @@
+"""`GritModel`: one causal LM that embeds (bidirectional, mean-pooled) and generates (causal).
+
+GRIT (GritLM) trained one Mistral to do both. Embedding runs the *base* transformer with
+bidirectional attention over ``<s>{instruction}{text}`` and mean-pools the final hidden states of
+the text tokens only; generation runs the LM causally. Both passes produce key/value states of the
+same shape, so the states of an embedding pass can seed generation (GRIT caching, see
+`kvcache`).
+
+Threading: every forward pass holds one lock. The ``is_causal`` switch of transformers rewrites
+the shared model config during a call, so two threads running the model at once would corrupt
+each other; with the lock, embedding and generation from different threads interleave safely
+(one forward at a time). Generation is an iterator: between tokens, other callers get their turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from grit_desktop.config import DEFAULT_MODEL, Device, Quantization
+from grit_desktop.engine import loading
+from grit_desktop.engine.generation import (
+    GenerationParams,
+    GenerationStats,
+    Sampler,
+    TextStream,
+)
+from grit_desktop.engine.kvcache import KVState
+from grit_desktop.engine.prompts import embed_instruction
+from grit_desktop.errors import GritError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+#: Most rows in one embedding batch, whatever the token budget allows.
+MAX_BATCH_ROWS = 128
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    model: str = DEFAULT_MODEL
+    device: Device = "auto"
+    quantization: Quantization = "auto"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was loaded, for the status bar, ``--json`` output and benchmarks."""
+
+    name: str
+    path: str
+    architecture: str
+    device: str
+    dtype: str
+    quantization: str
+    hidden_size: int
+    num_layers: int
+    context_length: int
+    kv_bytes_per_token: int
+    memory_bytes: int
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """The result of `GritModel.embed`, in the order of the input texts.
+
+    ``vectors`` is ``[n, hidden]`` float32, L2-normalised; ``token_counts`` counts each text's own
+    tokens (instruction and BOS excluded, after truncation); ``states`` holds each input's KV
+    states (instruction included) when they were asked for.
+    """
+
+    vectors: np.ndarray
+    token_counts: list[int]
+    truncated: list[bool]
+    states: list[KVState] | None = None
+
+
+class GritModel:
+    """A loaded GRIT model. Create with `GritModel.load`; all methods are thread-safe."""
+
+    def __init__(self, lm: Any, tokenizer: Any, info: ModelInfo, batch_tokens: int = 0) -> None:
+        self.lm = lm.eval()
+        self.tokenizer = tokenizer
+        self.info = info
+        self.device = torch.device(info.device)
+        self._lock = threading.RLock()
+        self._batch_tokens = batch_tokens or _default_batch_tokens(self.device, info.hidden_size)
+        self.bos_id: int | None = tokenizer.bos_token_id
+        self.eos_id: int | None = tokenizer.eos_token_id
+        pad = tokenizer.pad_token_id
+        self.pad_id: int = pad if pad is not None else (self.eos_id or 0)
+        self.special_tokens: tuple[str, ...] = tuple(tokenizer.all_special_tokens)
+
+    # ----------------------------------------------------------------------------------------
+    # loading
+
+    @classmethod
+    def load(cls, options: LoadOptions = LoadOptions(), batch_tokens: int = 0) -> GritModel:
+        """Find, check and load a model. Raises a `GritError` subclass with a readable message."""
+        path = loading.resolve(options.model)
+        files = loading.check_files(path)
+        plan = loading.plan(files, options.device, options.quantization)
+        for note in plan.notes:
+            log.warning(note)
+        lm = _load_lm(path, plan)
+        tokenizer = _load_tokenizer(path)
+        cfg = lm.config
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+        kv_bytes = 2 * cfg.num_hidden_layers * kv_heads * head_dim * _dtype_bytes(plan.dtype)
+        info = ModelInfo(
+            name=options.model,
+            path=str(path),
+            architecture=files.model_type,
+            device=plan.device,
+            dtype=str(plan.dtype).removeprefix("torch."),
+            quantization=plan.quantization,
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_hidden_layers,
+            context_length=_context_length(cfg),
+            kv_bytes_per_token=kv_bytes,
+            memory_bytes=int(lm.get_memory_footprint()),
+            notes=plan.notes,
+        )
+        log.info("loaded %s on %s (%s, %s)", path, info.device, info.dtype, info.quantization)
+        return cls(lm, tokenizer, info, batch_tokens)
+
+    @property
+    def base(self) -> Any:
+        """The transformer without its LM head (``model.model`` for Mistral/Llama)."""
+        return self.lm.model
+
+    # ----------------------------------------------------------------------------------------
+    # tokens
+
+    def tokenize(self, text: str, bos: bool = False) -> list[int]:
+        """Token ids of ``text`` (no special tokens added), with the BOS id first if asked."""
+        ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return [self.bos_id, *ids] if bos and self.bos_id is not None else ids
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+
+    # ----------------------------------------------------------------------------------------
+    # embedding
+
+    @torch.inference_mode()
+    def embed(
+        self,
+        texts: Sequence[str],
+        instruction: str | None = None,
+        *,
+        max_length: int = 2048,
+        return_states: bool = False,
+    ) -> Embeddings:
+        """GRIT embeddings of ``texts``: bidirectional attention, mean over the text tokens.
+
+        ``instruction`` is the *task* (e.g. `prompts.QUERY_TASK` for questions); documents take
+        none. Texts are batched by length (longest first) so batches hold little padding, and a
+        CUDA out-of-memory halves the batch instead of failing.
+        """
+        prefix = self.tokenize(embed_instruction(instruction), bos=True)
+        if len(prefix) >= max_length:
+            raise GritError(f"max_length {max_length} leaves no room after the instruction")
+        sequences: list[list[int]] = []
+        truncated: list[bool] = []
+        for text in texts:
+            ids = prefix + self.tokenize(text)
+            truncated.append(len(ids) > max_length)
+            sequences.append(ids[:max_length])
+        vectors = np.zeros((len(texts), self.info.hidden_size), dtype=np.float32)
+        states: list[KVState | None] = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(sequences[i]))
+        start = 0
+        budget = self._batch_tokens
+        while start < len(order):
+            rows = _rows_that_fit(order, start, sequences, budget)
+            batch = [sequences[i] for i in rows]
+            try:
+                pooled, batch_states = self._embed_batch(batch, len(prefix), return_states)
+            except torch.OutOfMemoryError:
+                if len(rows) == 1:
+                    raise GritError(
+                        f"out of GPU memory embedding one text of {len(batch[0])} tokens; "
+                        "lower embed_max_tokens"
+                    ) from None
+                budget = max(1, len(rows) // 2) * len(batch[0])
+                log.warning("out of GPU memory: embedding batches shrink to %d tokens", budget)
+                _free_cuda_memory()
+                continue
+            for j, i in enumerate(rows):
+                vectors[i] = pooled[j]
+                if batch_states is not None:
+                    states[i] = batch_states[j]
+            start += len(rows)
+        counts = [len(s) - len(prefix) for s in sequences]
+        kept = [s for s in states if s is not None] if return_states else None
+        return Embeddings(vectors, counts, truncated, kept)
+
+    def _embed_batch(
+        self, batch: list[list[int]], n_prefix: int, return_states: bool
+    ) -> tuple[np.ndarray, list[KVState] | None]:
+        width = max(len(s) for s in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, seq in enumerate(batch):
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        with self._lock:
+            out = self.base(
+                input_ids=ids, attention_mask=mask, is_causal=False, use_cache=return_states
+            )
+        hidden = out.last_hidden_state.float()  # [b, n, d]
+        pool = mask.clone()
+        pool[:, :n_prefix] = 0  # BOS and instruction are attended to, not averaged
+        summed = (hidden * pool.unsqueeze(-1)).sum(dim=1)  # [b, d]
+        mean = summed / pool.sum(dim=1, keepdim=True).clamp(min=1)
+        pooled = torch.nn.functional.normalize(mean, dim=-1).cpu().numpy()
+        if not return_states:
+            return pooled, None
+        cache = out.cache
+        states = [
+            KVState(
+                tuple(layer.keys[row, :, : len(seq)].clone() for layer in cache.layers),
+                tuple(layer.values[row, :, : len(seq)].clone() for layer in cache.layers),
+                tuple(seq),
+            )
+            for row, seq in enumerate(batch)
+        ]
+        return pooled, states
+
+    # ----------------------------------------------------------------------------------------
+    # key/value states
+
+    @torch.inference_mode()
+    def prefill(
+        self, ids: Sequence[int], *, bidirectional: bool, past: KVState | None = None
+    ) -> KVState:
+        """The KV states of ``ids`` read after ``past`` (or from position 0).
+
+        ``bidirectional`` reads ``ids`` the way embedding does (they see each other fully, and
+        see ``past``); otherwise causally. Returns the states of ``past`` + ``ids``.
+        """
+        if not ids:
+            raise ValueError("nothing to prefill")
+        start = past.end if past is not None else 0
+        cache = _to_dynamic_cache(past, self.lm.config) if past is not None else None
+        with self._lock:
+            out = self.base(
+                input_ids=torch.tensor([list(ids)], device=self.device),
+                position_ids=torch.arange(start, start + len(ids), device=self.device)[None],
+                cache=cache,
+                use_cache=True,
+                is_causal=not bidirectional,
+            )
+        prior = past.token_ids if past is not None else ()
+        return _from_dynamic_cache(out.cache, (*prior, *ids), past.start if past else 0)
+
+    def rope(self, offset: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin ``[head_dim]`` (float32) of the rotation by ``offset`` positions."""
+        probe = torch.zeros(1, dtype=torch.float32, device=device)
+        with self._lock:
+            cos, sin = self.base.rotary_emb(probe, torch.tensor([[offset]], device=device))
+        return cos[0, 0].float(), sin[0, 0].float()
+
+    # ----------------------------------------------------------------------------------------
+    # generation
+
+    def generate(
+        self,
+        ids: Sequence[int],
+        *,
+        state: KVState | None = None,
+        params: GenerationParams = GenerationParams(),
+        cancel: threading.Event | None = None,
+        stats: GenerationStats | None = None,
+    ) -> Iterator[str]:
+        """Stream the answer to ``ids`` (already tokenized), read after ``state`` if given.
+
+        Yields text pieces as tokens come. ``state`` is not changed (generation works on a copy).
+        Setting ``cancel`` stops before the next token. ``stats`` is filled in as it goes.
+        """
+        stats = stats if stats is not None else GenerationStats()
+        return self._generate(list(ids), state, params, cancel, stats)
+
+    @torch.inference_mode()
+    def _generate(
+        self,
+        ids: list[int],
+        state: KVState | None,
+        params: GenerationParams,
+        cancel: threading.Event | None,
+        stats: GenerationStats,
+    ) -> Iterator[str]:
+        t0 = time.perf_counter()
+        if not ids:
+            if state is None or state.length < 2:
+                raise ValueError("generation needs a prompt")
+            # the last cached token is fed again, so that there are logits to start from
+            ids, state = [state.token_ids[-1]], state.crop(state.length - 1)
+        stats.cached_tokens = state.length if state else 0
+        stats.prompt_tokens = len(ids)
+        position = state.end if state else 0
+        limit = self.info.context_length
+        if position + len(ids) >= limit:
+            raise GritError(
+                f"the prompt ({position + len(ids)} tokens) does not fit the model's "
+                f"context of {limit} tokens"
+            )
+        cache = _to_dynamic_cache(state, self.lm.config) if state else None
+        sample = Sampler(params, self.device)
+        text = TextStream(self.decode)
+        feed = ids
+        while True:
+            if cancel is not None and cancel.is_set():
+                stats.finish = "cancelled"
+                break
+            with self._lock:
+                out = self.lm(
+                    input_ids=torch.tensor([feed], device=self.device),
+                    position_ids=torch.arange(position, position + len(feed), device=self.device)[None],
+                    cache=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+            cache = out.cache
+            position += len(feed)
+            token = sample(out.logits[0, -1])
+            if stats.first_token_s is None:
+                stats.first_token_s = time.perf_counter() - t0
+            if token == self.eos_id:
+                stats.finish = "eos"
+                break
+            stats.new_tokens += 1
+            piece = text.push(token)
+            stats.total_s = time.perf_counter() - t0
+            if piece:
+                yield piece
+            if stats.new_tokens >= params.max_new_tokens:
+                stats.finish = "length"
+                break
+            if position + 1 >= limit:
+                stats.finish = "context"
+                break
+            feed = [token]
+        rest = text.flush()
+        stats.total_s = time.perf_counter() - t0
+        if rest:
+            yield rest
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    kwargs: dict[str, Any] = {"dtype": plan.dtype, "use_safetensors": True, "trust_remote_code": False}
+    if plan.quantization == "nf4":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_use_double_quant=True,
+        )
+        kwargs["device_map"] = {"": plan.device if plan.device == "cpu" else 0}
+    try:
+        with _quiet(hf_logging):
+            lm = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+            if plan.quantization != "nf4":
+                lm = lm.to(plan.device)
+    except torch.OutOfMemoryError as exc:
+        raise ModelLoadError(
+            f"not enough GPU memory to load the model in {path} "
+            f"({plan.quantization}, {plan.dtype}); close other GPU programs or use 4-bit"
+        ) from exc
+    except (OSError, ValueError, RuntimeError, KeyError, ImportError) as exc:
+        raise ModelLoadError(f"cannot load the model in {path}: {_first_line(exc)}") from exc
+    return lm
+
+
+def _load_tokenizer(path: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise ModelLoadError(f"cannot load the tokenizer in {path}: {_first_line(exc)}") from exc
+    if tokenizer.bos_token_id is None:
+        raise ModelLoadError(f"the tokenizer in {path} has no BOS token; GRIT prompts need one")
+    return tokenizer
+
+
+@contextmanager
+def _quiet(hf_logging: Any) -> Iterator[None]:
+    """Hide transformers' progress bars and info chatter while loading."""
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _dtype_bytes(dtype: torch.dtype) -> int:
+    return torch.tensor([], dtype=dtype).element_size()
+
+
+def _context_length(cfg: Any) -> int:
+    return int(getattr(cfg, "max_position_embeddings", 0) or 4096)
+
+
+def _default_batch_tokens(device: torch.device, hidden: int) -> int:
+    """Padded tokens per embedding batch: what the free GPU memory allows, 4096 on the CPU."""
+    if device.type != "cuda":
+        return 4096
+    free, _total = torch.cuda.mem_get_info(device)
+    per_token = hidden * 4 * 16  # hidden states and MLP activations of one layer, with headroom
+    return int(min(65536, max(1024, free // 2 // per_token)))
+
+
+def _rows_that_fit(order: list[int], start: int, sequences: list[list[int]], budget: int) -> list[int]:
+    """The next batch: rows from ``order[start:]`` (longest first) while padded size fits."""
+    width = len(sequences[order[start]])  # the longest of the batch, since the order is sorted
+    n = max(1, min(MAX_BATCH_ROWS, budget // max(width, 1)))
+    return order[start : start + n]
+
+
+def _free_cuda_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _to_dynamic_cache(state: KVState, config: Any) -> Any:
+    """A transformers cache ``[1, kv_heads, T, head_dim]`` per layer, on copies of the tensors."""
+    from transformers import DynamicCache
+
+    data = [(k[None].clone(), v[None].clone()) for k, v in zip(state.keys, state.values, strict=True)]
+    return DynamicCache(ddp_cache_data=data, config=config)
+
+
+def _from_dynamic_cache(cache: Any, token_ids: tuple[int, ...], start: int) -> KVState:
+    return KVState(
+        tuple(layer.keys[0] for layer in cache.layers),
+        tuple(layer.values[0] for layer in cache.layers),
+        token_ids,
+        start,
+    )

@@ -1,0 +1,83 @@
+"""Random GRIT-shaped models built offline, for tests and benchmarks where no weights can be had.
+
+A model here answers nonsense, but it has the exact architecture (Mistral), tokenizer conventions
+(BOS ``<s>``, EOS ``</s>``) and, for ``gritlm-7b``, the exact shapes of GritLM-7B, so every code
+path and every speed figure is real. The tokenizer is a byte-level BPE trained in well under a
+second on a small built-in text, so any input text can be encoded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SHAPES: dict[str, dict[str, Any]] = {
+    # a few hundred thousand parameters: unit tests
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2),
+    # ~60M parameters: CPU benchmarks that behave like a real model (GQA, several layers)
+    "mid": dict(hidden_size=512, intermediate_size=1792, num_hidden_layers=8,
+                num_attention_heads=8, num_key_value_heads=2, vocab_size=32000),
+    # GritLM-7B (Mistral-7B-v0.1): GPU benchmarks
+    "gritlm-7b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                      num_attention_heads=32, num_key_value_heads=8, vocab_size=32000,
+                      sliding_window=4096),
+}
+
+_CORPUS = """
+GRIT trains one language model to embed text and to generate text. The user drops PDF files
+into the window; every page is read, split into passages and indexed. A question is answered
+from the passages that match it best, and each answer cites the document and the page.
+<|user|>
+What does the manual say about the warranty on page 12?
+<|assistant|>
+The warranty lasts two years from the date of purchase [1].
+<|embed|>
+Chapter 1. Introduction. Section 2.3 describes the installation; Table 4 lists the results.
+The quick brown fox jumps over the lazy dog 0123456789 times, said the report of 2024.
+""".strip()
+
+
+def build_tokenizer(vocab_size: int = 512) -> Any:
+    """A byte-level BPE tokenizer with ``<unk> <s> </s> <pad>`` = ids 0-3 that prepends ``<s>``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_CORPUS.splitlines() * 4, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
+    )
+
+
+def build_model(folder: str | Path, shape: str = "tiny", seed: int = 0, dtype: str = "float32") -> Path:
+    """Write a random Mistral of ``shape`` and its tokenizer to ``folder`` (safetensors)."""
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; choose one of {', '.join(SHAPES)}")
+    folder = Path(folder)
+    tokenizer = build_tokenizer()
+    dims = {"sliding_window": None, **SHAPES[shape]}
+    dims.setdefault("vocab_size", len(tokenizer))
+    config = MistralConfig(
+        bos_token_id=1, eos_token_id=2, pad_token_id=3, max_position_embeddings=32768,
+        rope_theta=10000.0, tie_word_embeddings=False, **dims,
+    )
+    torch.manual_seed(seed)
+    model = MistralForCausalLM(config).to(getattr(torch, dtype))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

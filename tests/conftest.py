@@ -1,0 +1,34 @@
+"""Shared fixtures: a tiny random GRIT-shaped model built offline, once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from grit_desktop.engine.synthetic import build_model
+
+    return build_model(tmp_path_factory.mktemp("tiny-model"), "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
+    from grit_desktop.engine.model import GritModel, LoadOptions
+
+    return GritModel.load(LoadOptions(str(tiny_model_dir), device="cpu", quantization="none"))
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data folder, also set as GRIT_DESKTOP_HOME."""
+    folder = tmp_path / "home"
+    monkeypatch.setenv("GRIT_DESKTOP_HOME", str(folder))
+    return folder
