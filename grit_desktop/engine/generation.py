@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -37,6 +37,7 @@ class GenerationStats:
     first_token_s: float | None = None
     total_s: float = 0.0
     finish: FinishReason | None = None
+    token_ids: list[int] = field(default_factory=list)
 
     @property
     def decode_tokens_per_s(self) -> float:

@@ -74,7 +74,7 @@ def resolve(model: str) -> Path:
     except LocalEntryNotFoundError as exc:
         raise ModelNotFoundError(
             f"model {model} is not on this machine: it is not a folder and not in the local "
-            "Hugging Face cache. Download it (grit-desktop model download) or pass --model with "
+            "Hugging Face cache. Download it (grit-desktop download) or pass --model with "
             "the folder that holds it."
         ) from exc
     except Exception as exc:  # the hub library raises many kinds for a bad id
@@ -155,9 +155,10 @@ def plan(files: ModelFiles, device: Device, quantization: Quantization) -> LoadP
 
 
 def _cpu_note(files: ModelFiles) -> str:
-    billions = files.parameters / 1e9
+    n = files.parameters
+    size = f"{n / 1e9:.1f}B" if n >= 1e9 else f"{max(n, 1e5) / 1e6:.1f}M"
     return (
-        f"No CUDA GPU found: running the {billions:.1f}B-parameter model on the CPU without 4-bit "
+        f"No CUDA GPU found: running the {size}-parameter model on the CPU without 4-bit "
         "weights. Answers will be much slower than on a GPU."
     )
 

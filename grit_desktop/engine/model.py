@@ -247,16 +247,22 @@ class GritModel:
 
     @torch.inference_mode()
     def prefill(
-        self, ids: Sequence[int], *, bidirectional: bool, past: KVState | None = None
+        self,
+        ids: Sequence[int],
+        *,
+        bidirectional: bool,
+        past: KVState | None = None,
+        start: int = 0,
     ) -> KVState:
-        """The KV states of ``ids`` read after ``past`` (or from position 0).
+        """The KV states of ``ids`` read after ``past``, or alone from position ``start``.
 
         ``bidirectional`` reads ``ids`` the way embedding does (they see each other fully, and
         see ``past``); otherwise causally. Returns the states of ``past`` + ``ids``.
         """
         if not ids:
             raise ValueError("nothing to prefill")
-        start = past.end if past is not None else 0
+        if past is not None:
+            start = past.end
         cache = _to_dynamic_cache(past, self.lm.config) if past is not None else None
         with self._lock:
             out = self.base(
@@ -267,14 +273,19 @@ class GritModel:
                 is_causal=not bidirectional,
             )
         prior = past.token_ids if past is not None else ()
-        return _from_dynamic_cache(out.cache, (*prior, *ids), past.start if past else 0)
+        return _from_dynamic_cache(out.cache, (*prior, *ids), past.start if past else start)
 
     def rope(self, offset: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos and sin ``[head_dim]`` (float32) of the rotation by ``offset`` positions."""
-        probe = torch.zeros(1, dtype=torch.float32, device=device)
-        with self._lock:
-            cos, sin = self.base.rotary_emb(probe, torch.tensor([[offset]], device=device))
-        return cos[0, 0].float(), sin[0, 0].float()
+        """cos and sin ``[head_dim]`` (float32) of the rotation by ``offset`` positions.
+
+        Computed in float64 from the model's own inverse frequencies (scaled variants included),
+        so that re-rotating cached keys adds no error beyond the final rounding.
+        """
+        rotary = self.base.rotary_emb
+        angles = offset * rotary.inv_freq.to(device=device, dtype=torch.float64)  # [head_dim/2]
+        angles = torch.cat((angles, angles))  # [head_dim], the layout rotate_half expects
+        scale = float(getattr(rotary, "attention_scaling", 1.0))
+        return (angles.cos() * scale).float(), (angles.sin() * scale).float()
 
     # ----------------------------------------------------------------------------------------
     # generation
@@ -345,6 +356,7 @@ class GritModel:
                 stats.finish = "eos"
                 break
             stats.new_tokens += 1
+            stats.token_ids.append(token)
             piece = text.push(token)
             stats.total_s = time.perf_counter() - t0
             if piece:
@@ -391,7 +403,8 @@ def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
             f"not enough GPU memory to load the model in {path} "
             f"({plan.quantization}, {plan.dtype}); close other GPU programs or use 4-bit"
         ) from exc
-    except (OSError, ValueError, RuntimeError, KeyError, ImportError) as exc:
+    except Exception as exc:  # safetensors, torch and transformers each raise their own kinds
+        log.debug("loading %s failed", path, exc_info=True)
         raise ModelLoadError(f"cannot load the model in {path}: {_first_line(exc)}") from exc
     return lm
 
@@ -401,7 +414,8 @@ def _load_tokenizer(path: Path) -> Any:
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+    except Exception as exc:
+        log.debug("loading the tokenizer in %s failed", path, exc_info=True)
         raise ModelLoadError(f"cannot load the tokenizer in {path}: {_first_line(exc)}") from exc
     if tokenizer.bos_token_id is None:
         raise ModelLoadError(f"the tokenizer in {path} has no BOS token; GRIT prompts need one")

@@ -101,7 +101,9 @@ def rag(mode: CacheMode, query: str, docs: Sequence[str]) -> list[Segment]:
     if mode == "query":
         return [
             Segment(f"{EMBED}{query}", bos=True, cached=True, role="query"),
-            Segment(f"\n{USER}{join_docs(docs)}\n\n{ANSWER_QUERY_PRIOR}\n{ASSISTANT}", False, False, "prompt"),
+            Segment(
+                f"\n{USER}{join_docs(docs)}\n\n{ANSWER_QUERY_PRIOR}\n{ASSISTANT}", False, False, "prompt"
+            ),
         ]
     if mode == "query-doc":
         return [

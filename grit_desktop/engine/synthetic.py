@@ -74,7 +74,8 @@ def build_model(folder: str | Path, shape: str = "tiny", seed: int = 0, dtype: s
     dims.setdefault("vocab_size", len(tokenizer))
     config = MistralConfig(
         bos_token_id=1, eos_token_id=2, pad_token_id=3, max_position_embeddings=32768,
-        rope_theta=10000.0, tie_word_embeddings=False, **dims,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        tie_word_embeddings=False, **dims,
     )
     torch.manual_seed(seed)
     model = MistralForCausalLM(config).to(getattr(torch, dtype))

@@ -1,0 +1,178 @@
+"""Finding and checking a model, choosing device/dtype/4-bit, and failing with clear messages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from grit_desktop.engine import loading
+from grit_desktop.engine.generation import GenerationParams
+from grit_desktop.engine.model import GritModel, LoadOptions
+from grit_desktop.engine.prompts import chat
+from grit_desktop.errors import DeviceError, GritError, ModelLoadError, ModelNotFoundError
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+
+
+def load(path: Path | str, **kw: str) -> GritModel:
+    return GritModel.load(LoadOptions(str(path), **kw))  # type: ignore[arg-type]
+
+
+def test_missing_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match=f"{tmp_path / 'nope'} does not exist"):
+        load(tmp_path / "nope")
+
+
+def test_a_file_instead_of_a_folder(tmp_path: Path) -> None:
+    f = tmp_path / "model.safetensors"
+    f.write_bytes(b"x")
+    with pytest.raises(ModelNotFoundError, match="is a file"):
+        load(f)
+
+
+def test_folder_without_config(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match=r"has no config\.json"):
+        load(tmp_path)
+
+
+def test_broken_config(model_copy: Path) -> None:
+    (model_copy / "config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match=r"config\.json .* cannot be read"):
+        load(model_copy)
+
+
+def test_unsupported_architecture(model_copy: Path) -> None:
+    cfg = json.loads((model_copy / "config.json").read_text())
+    (model_copy / "config.json").write_text(json.dumps({**cfg, "model_type": "bert"}))
+    with pytest.raises(ModelLoadError, match="'bert' model"):
+        load(model_copy)
+
+
+def test_pickle_weights_are_refused(model_copy: Path) -> None:
+    (model_copy / "model.safetensors").rename(model_copy / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match="safetensors only"):
+        load(model_copy)
+
+
+def test_no_weights_at_all(model_copy: Path) -> None:
+    (model_copy / "model.safetensors").unlink()
+    with pytest.raises(ModelNotFoundError, match="has no weights"):
+        load(model_copy)
+
+
+def test_missing_shards_are_listed(model_copy: Path) -> None:
+    index = {"weight_map": {"a": "model-00001-of-00002.safetensors",
+                            "b": "model-00002-of-00002.safetensors"}}
+    (model_copy / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(ModelNotFoundError, match="2 of 2 weight files are missing"):
+        load(model_copy)
+
+
+def test_missing_tokenizer(model_copy: Path) -> None:
+    (model_copy / "tokenizer.json").unlink()
+    with pytest.raises(ModelNotFoundError, match="has no tokenizer"):
+        load(model_copy)
+
+
+def test_truncated_weights_give_a_load_error(model_copy: Path) -> None:
+    weights = model_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ModelLoadError, match=f"cannot load the model in {model_copy}"):
+        load(model_copy)
+
+
+def use_hub_cache(monkeypatch: pytest.MonkeyPatch, hub: Path) -> None:
+    """Point the Hub library at ``hub``, offline (it reads its environment once, at import)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def test_hub_id_not_in_the_local_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_hub_cache(monkeypatch, tmp_path / "hub")
+    with pytest.raises(ModelNotFoundError, match="GritLM/GritLM-7B is not on this machine"):
+        loading.resolve("GritLM/GritLM-7B")
+
+
+def test_hub_id_found_in_the_local_cache(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot laid out the way the Hub cache stores it is found without any network."""
+    hub = tmp_path / "hub"
+    repo = hub / "models--someone--tiny-grit"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    shutil.copytree(tiny_model_dir, snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    use_hub_cache(monkeypatch, hub)
+    assert loading.resolve("someone/tiny-grit") == snapshot
+
+
+def files_of(path: Path) -> loading.ModelFiles:
+    return loading.check_files(path)
+
+
+def test_plan_without_cuda_falls_back_to_cpu_float32(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    plan = loading.plan(files_of(tiny_model_dir), "auto", "auto")
+    assert (plan.device, plan.dtype, plan.quantization) == ("cpu", torch.float32, "none")
+    assert any("No CUDA GPU" in n for n in plan.notes)
+    with pytest.raises(DeviceError, match="no CUDA GPU"):
+        loading.plan(files_of(tiny_model_dir), "cuda", "auto")
+
+
+def test_plan_with_cuda_picks_4bit(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    # importing bitsandbytes while CUDA is faked would break it for the rest of the session
+    monkeypatch.setattr(loading, "_require_bitsandbytes", lambda: None)
+    plan = loading.plan(files_of(tiny_model_dir), "auto", "auto")
+    assert (plan.device, plan.quantization, plan.dtype) == ("cuda", "nf4", torch.bfloat16)
+    assert plan.notes == ()
+    full = loading.plan(files_of(tiny_model_dir), "auto", "none")
+    assert (full.quantization, full.dtype) == ("none", torch.bfloat16)
+
+
+def test_plan_takes_bfloat16_when_float32_would_not_fit(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(loading, "_total_ram", lambda: 1000)  # bytes: nothing fits
+    plan = loading.plan(files_of(tiny_model_dir), "cpu", "none")
+    assert plan.dtype == torch.bfloat16
+    assert any("bfloat16" in n for n in plan.notes)
+
+
+def test_4bit_runs_on_the_cpu(tiny_model_dir: Path, tiny_model: GritModel) -> None:
+    """bitsandbytes NF4 works for a tiny model on the CPU: Linear4bit layers, sane outputs."""
+    bnb = pytest.importorskip("bitsandbytes")
+    q = load(tiny_model_dir, device="cpu", quantization="nf4")
+    assert q.info.quantization == "nf4"
+    assert isinstance(q.base.layers[0].self_attn.q_proj, bnb.nn.Linear4bit)
+    assert q.info.memory_bytes < tiny_model.info.memory_bytes
+    texts = ["warranty page", "the quick brown fox jumps over the lazy dog"]
+    v4 = q.embed(texts).vectors
+    v32 = tiny_model.embed(texts).vectors
+    assert np.isfinite(v4).all()
+    assert np.linalg.norm(v4, axis=1) == pytest.approx(1.0, abs=1e-5)
+    assert float((v4 * v32).sum(1).min()) > 0.9  # close to full precision, not identical
+    out = "".join(q.generate(q.tokenize(chat("hi"), bos=True), params=GenerationParams(max_new_tokens=5)))
+    assert isinstance(out, str)
+
+
+def test_every_failure_is_a_grit_error(tmp_path: Path) -> None:
+    """The CLI and GUI show GritError messages as they are: nothing here leaks another type."""
+    for bad in (tmp_path / "nope", tmp_path):
+        with pytest.raises(GritError):
+            load(bad)
