@@ -15,8 +15,9 @@ SHAPES: dict[str, dict[str, Any]] = {
     # a few hundred thousand parameters: unit tests
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=2),
-    # ~60M parameters: CPU benchmarks that behave like a real model (GQA, several layers)
-    "mid": dict(hidden_size=512, intermediate_size=1792, num_hidden_layers=8,
+    # ~19M parameters in its layers (+33M embeddings and head): CPU benchmarks that behave like
+    # a real model (GQA with 4 query heads per KV head, several layers, GritLM's vocabulary)
+    "mid": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=6,
                 num_attention_heads=8, num_key_value_heads=2, vocab_size=32000),
     # GritLM-7B (Mistral-7B-v0.1): GPU benchmarks
     "gritlm-7b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
