@@ -35,7 +35,7 @@ from grit_desktop.engine.generation import (
     TextStream,
 )
 from grit_desktop.engine.kvcache import KVState
-from grit_desktop.engine.prompts import embed_instruction
+from grit_desktop.engine.prompts import embed_instruction, neutralize
 from grit_desktop.errors import GritError, ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,11 @@ class GritModel:
         return cls(lm, tokenizer, info, batch_tokens)
 
     @property
+    def batch_tokens(self) -> int:
+        """Padded tokens per embedding batch (from settings, or sized to the device)."""
+        return self._batch_tokens
+
+    @property
     def base(self) -> Any:
         """The transformer without its LM head (``model.model`` for Mistral/Llama)."""
         return self.lm.model
@@ -177,7 +182,7 @@ class GritModel:
         sequences: list[list[int]] = []
         truncated: list[bool] = []
         for text in texts:
-            ids = prefix + self.tokenize(text)
+            ids = prefix + self.tokenize(neutralize(text, self.special_tokens))
             truncated.append(len(ids) > max_length)
             sequences.append(ids[:max_length])
         vectors = np.zeros((len(texts), self.info.hidden_size), dtype=np.float32)
@@ -446,8 +451,21 @@ def _dtype_bytes(dtype: torch.dtype) -> int:
     return torch.tensor([], dtype=dtype).element_size()
 
 
+#: Longest prompt + answer, in tokens, when the model would allow more (memory stays bounded).
+MAX_CONTEXT = 32768
+
+
 def _context_length(cfg: Any) -> int:
-    return int(getattr(cfg, "max_position_embeddings", 0) or 4096)
+    """Tokens a prompt and its answer may span: within the sliding window, if there is one.
+
+    Mistral-7B (and GritLM-7B) attend to the last 4,096 tokens only; text further back would be
+    out of sight of the answer, so the prompt budget stops there.
+    """
+    limit = int(getattr(cfg, "max_position_embeddings", 0) or 4096)
+    window = getattr(cfg, "sliding_window", None)
+    if window:
+        limit = min(limit, int(window))
+    return min(limit, MAX_CONTEXT)
 
 
 def _default_batch_tokens(device: torch.device, hidden: int) -> int:

@@ -1,0 +1,207 @@
+"""Conversations, kept across restarts in ``<home>/chats.sqlite``.
+
+SQLite (standard library) gives what a chat history needs: every message is committed in its own
+transaction, so a crash loses at most the answer being written, never earlier ones. Sources
+(the passages an answer was given, with document, pages and character spans) and timings are
+stored with each answer as JSON.
+
+Threading: a `Chats` may be called from any thread; calls are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from grit_desktop.errors import GritError
+
+Role = Literal["user", "assistant"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    text TEXT NOT NULL,
+    created REAL NOT NULL,
+    sources TEXT NOT NULL DEFAULT '[]',
+    timings TEXT NOT NULL DEFAULT '{}',
+    finish TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS messages_by_chat ON messages(chat_id, id);
+"""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage given to the model for an answer; ``n`` is its citation number ([n])."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    path: str
+    page_start: int
+    page_end: int
+    char_start: int
+    char_end: int
+    score: float
+    text: str
+
+    @property
+    def pages(self) -> str:
+        """``p. 3`` or ``pp. 3-4``."""
+        if self.page_end != self.page_start:
+            return f"pp. {self.page_start}-{self.page_end}"
+        return f"p. {self.page_start}"
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    chat_id: int
+    role: Role
+    text: str
+    created: float
+    sources: list[Source] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    finish: str = ""  # for answers: eos, length, cancelled, context, error
+
+
+@dataclass(frozen=True)
+class ChatInfo:
+    id: int
+    title: str
+    created: float
+    updated: float
+    messages: int
+
+
+class Chats:
+    """All conversations of one data folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise GritError(f"the chat history {path} cannot be opened: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._db.execute("ROLLBACK")
+                raise GritError(f"cannot save the chat history ({exc}); is the disk full?") from exc
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    # -- chats --------------------------------------------------------------------------------
+
+    def create(self, title: str = "New chat") -> ChatInfo:
+        now = time.time()
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO chats(title, created, updated) VALUES (?, ?, ?)",
+                             (title, now, now))
+        return ChatInfo(int(cur.lastrowid or 0), title, now, now, 0)
+
+    def list(self) -> list[ChatInfo]:
+        """All chats, most recently active first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, c.title, c.created, c.updated, COUNT(m.id) FROM chats c "
+                "LEFT JOIN messages m ON m.chat_id = c.id GROUP BY c.id ORDER BY c.updated DESC, c.id DESC"
+            ).fetchall()
+        return [ChatInfo(*row) for row in rows]
+
+    def get(self, chat_id: int) -> ChatInfo:
+        for chat in self.list():
+            if chat.id == chat_id:
+                return chat
+        raise GritError(f"there is no chat {chat_id}")
+
+    def rename(self, chat_id: int, title: str) -> None:
+        title = " ".join(title.split()) or "Untitled"
+        with self._tx() as db:
+            if db.execute("UPDATE chats SET title = ? WHERE id = ?", (title, chat_id)).rowcount == 0:
+                raise GritError(f"there is no chat {chat_id}")
+
+    def delete(self, chat_id: int) -> None:
+        with self._tx() as db:
+            if db.execute("DELETE FROM chats WHERE id = ?", (chat_id,)).rowcount == 0:
+                raise GritError(f"there is no chat {chat_id}")
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def add(self, chat_id: int, role: Role, text: str, sources: Sequence[Source] = (),
+            timings: dict[str, float] | None = None, finish: str = "") -> Message:
+        """Append a message (committed before this returns)."""
+        now = time.time()
+        src = json.dumps([asdict(s) for s in sources])
+        tim = json.dumps(timings or {})
+        with self._tx() as db:
+            if db.execute("UPDATE chats SET updated = ? WHERE id = ?", (now, chat_id)).rowcount == 0:
+                raise GritError(f"there is no chat {chat_id}")
+            cur = db.execute(
+                "INSERT INTO messages(chat_id, role, text, created, sources, timings, finish) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (chat_id, role, text, now, src, tim, finish))
+        return Message(int(cur.lastrowid or 0), chat_id, role, text, now, list(sources),
+                       dict(timings or {}), finish)
+
+    def messages(self, chat_id: int) -> list[Message]:
+        self.get(chat_id)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, chat_id, role, text, created, sources, timings, finish FROM messages "
+                "WHERE chat_id = ? ORDER BY id", (chat_id,)).fetchall()
+        return [_message(row) for row in rows]
+
+    # -- export -------------------------------------------------------------------------------
+
+    def export_markdown(self, chat_id: int) -> str:
+        """The chat as Markdown: every message, and under each answer its numbered sources."""
+        chat = self.get(chat_id)
+        lines = [f"# {chat.title}", "",
+                 f"_Exported from grit-desktop on {time.strftime('%Y-%m-%d %H:%M')}_", ""]
+        for m in self.messages(chat_id):
+            who = "You" if m.role == "user" else "Assistant"
+            lines += [f"## {who}", "", m.text.strip() or "_(no text)_", ""]
+            if m.sources:
+                lines.append("**Sources**")
+                lines.append("")
+                for s in m.sources:
+                    lines.append(f"{s.n}. *{s.title}*, {s.pages} ({s.path})")
+                lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    mid, chat_id, role, text, created, sources, timings, finish = row
+    return Message(mid, chat_id, role, text, created,
+                   [Source(**s) for s in json.loads(sources)], json.loads(timings), finish)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grit_desktop.engine.chats import Chats, Source
+from grit_desktop.errors import GritError
+
+
+def source(n: int, page: int = 3) -> Source:
+    return Source(n, f"abc:{n:06d}", "abc", "Manual", "/docs/manual.pdf", page, page + (n > 1),
+                  10, 99, 0.5, "the warranty lasts two years")
+
+
+def test_conversation_survives_reopening(tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite"
+    chats = Chats(db)
+    chat = chats.create("Warranty")
+    chats.add(chat.id, "user", "How long is the warranty?")
+    chats.add(chat.id, "assistant", "Two years [1].", sources=[source(1), source(2)],
+              timings={"first_token_ms": 12.5}, finish="eos")
+    chats.close()
+    again = Chats(db)
+    msgs = again.messages(chat.id)
+    assert [(m.role, m.text) for m in msgs] == [("user", "How long is the warranty?"),
+                                                 ("assistant", "Two years [1].")]
+    assert msgs[1].sources == [source(1), source(2)]
+    assert msgs[1].timings == {"first_token_ms": 12.5} and msgs[1].finish == "eos"
+    assert again.get(chat.id).messages == 2
+
+
+def test_list_rename_delete(tmp_path: Path) -> None:
+    chats = Chats(tmp_path / "c.sqlite")
+    a, b = chats.create("A"), chats.create("B")
+    chats.add(a.id, "user", "newer activity")
+    assert [c.title for c in chats.list()] == ["A", "B"]  # most recently active first
+    chats.rename(b.id, "  Better   name ")
+    assert chats.get(b.id).title == "Better name"
+    chats.delete(a.id)
+    assert [c.id for c in chats.list()] == [b.id]
+    with pytest.raises(GritError, match="no chat"):
+        chats.messages(a.id)
+    with pytest.raises(GritError, match="no chat"):
+        chats.add(a.id, "user", "x")
+    with pytest.raises(GritError, match="no chat"):
+        chats.rename(12345, "x")
+
+
+def test_export_has_every_message_and_citation(tmp_path: Path) -> None:
+    chats = Chats(tmp_path / "c.sqlite")
+    chat = chats.create("Warranty questions")
+    chats.add(chat.id, "user", "How long?")
+    chats.add(chat.id, "assistant", "Two years [1][2].", sources=[source(1), source(2, page=7)])
+    chats.add(chat.id, "user", "And the battery?")
+    chats.add(chat.id, "assistant", "Six months [1].", sources=[source(1, page=9)])
+    md = chats.export_markdown(chat.id)
+    assert md.startswith("# Warranty questions\n")
+    for text in ("How long?", "Two years [1][2].", "And the battery?", "Six months [1]."):
+        assert text in md
+    assert "1. *Manual*, p. 3 (/docs/manual.pdf)" in md
+    assert "2. *Manual*, pp. 7-8 (/docs/manual.pdf)" in md
+    assert "1. *Manual*, p. 9 (/docs/manual.pdf)" in md
+    assert md.count("**Sources**") == 2
+
+
+def test_a_broken_database_file_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "chats.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(GritError, match="cannot be opened"):
+        Chats(bad)
