@@ -67,9 +67,11 @@ pip_install() {
   [ $want_test -eq 1 ] && extras="[test]"
   "${pip[@]}" install -e ".$extras" 2>&1 | grep -v "is ignored" || true
   if [ $want_test -eq 1 ]; then
-    # The GRIT reference implementation, used by the tests as an oracle. Its declared
-    # dependencies (datasets, wandb, mteb) are not needed to import it.
-    "${pip[@]}" install --no-deps gritlm==1.0.2 2>&1 | grep -v "is ignored" || true
+    # The GRIT reference implementation, used by the tests as an oracle (its declared
+    # dependencies datasets, wandb and mteb are not needed to import it), and mistral-common,
+    # whose data folder holds the Mistral-7B tokenizer that GritLM-7B uses (only that file is
+    # read, so none of its dependencies are needed).
+    "${pip[@]}" install --no-deps gritlm==1.0.2 mistral-common==1.13.1 2>&1 | grep -v "is ignored" || true
   fi
   "$venv/bin/python" -c "import grit_desktop, torch, transformers, lancedb, pymupdf, PySide6" \
     || { say "the installation is incomplete"; exit 1; }

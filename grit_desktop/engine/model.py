@@ -40,6 +40,9 @@ from grit_desktop.errors import GritError, ModelLoadError
 
 log = logging.getLogger(__name__)
 
+#: What a continuation is tokenized after, then cut off (see `GritModel.tokenize`).
+_JOIN = "\n"
+
 #: Most rows in one embedding batch, whatever the token budget allows.
 MAX_BATCH_ROWS = 128
 
@@ -99,6 +102,7 @@ class GritModel:
         pad = tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else (self.eos_id or 0)
         self.special_tokens: tuple[str, ...] = tuple(tokenizer.all_special_tokens)
+        self._join_ids: list[int] = tokenizer(_JOIN, add_special_tokens=False)["input_ids"]
 
     # ----------------------------------------------------------------------------------------
     # loading
@@ -147,9 +151,22 @@ class GritModel:
     # ----------------------------------------------------------------------------------------
     # tokens
 
-    def tokenize(self, text: str, bos: bool = False) -> list[int]:
-        """Token ids of ``text`` (no special tokens added), with the BOS id first if asked."""
-        ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+    def tokenize(self, text: str, bos: bool = False, continuation: bool = False) -> list[int]:
+        """Token ids of ``text`` (no special tokens added), with the BOS id first if asked.
+
+        ``continuation`` tokenizes ``text`` as it would come out in the middle of a longer text.
+        SentencePiece tokenizers (Mistral's) add a space before the start of every string
+        (``"\nWhat"`` alone gives ``▁ <0x0A> What``, inside a text ``<0x0A> What``); the prompt
+        pieces after a cached passage must look like the text the model was trained on.
+        """
+        if continuation and text:
+            ids: list[int] = self.tokenizer(_JOIN + text, add_special_tokens=False)["input_ids"]
+            if ids[: len(self._join_ids)] == self._join_ids:
+                ids = ids[len(self._join_ids) :]
+            else:  # the tokenizer merged across the join: fall back to the plain tokenization
+                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        else:
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return [self.bos_id, *ids] if bos and self.bos_id is not None else ids
 
     def count_tokens(self, text: str) -> int:
@@ -176,13 +193,17 @@ class GritModel:
         none. Texts are batched by length (longest first) so batches hold little padding, and a
         CUDA out-of-memory halves the batch instead of failing.
         """
-        prefix = self.tokenize(embed_instruction(instruction), bos=True)
-        if len(prefix) >= max_length:
+        head = embed_instruction(instruction)
+        # Like the reference: the instruction and the text are tokenized as one string, and the
+        # instruction's own length (tokenized alone, with BOS) says how many tokens to leave out
+        # of the mean. Tokenizing them apart would change the text's first token (SentencePiece).
+        n_prefix = len(self.tokenize(head, bos=True))
+        if n_prefix >= max_length:
             raise GritError(f"max_length {max_length} leaves no room after the instruction")
         sequences: list[list[int]] = []
         truncated: list[bool] = []
         for text in texts:
-            ids = prefix + self.tokenize(neutralize(text, self.special_tokens))
+            ids = self.tokenize(head + neutralize(text, self.special_tokens), bos=True)
             truncated.append(len(ids) > max_length)
             sequences.append(ids[:max_length])
         vectors = np.zeros((len(texts), self.info.hidden_size), dtype=np.float32)
@@ -194,7 +215,7 @@ class GritModel:
             rows = _rows_that_fit(order, start, sequences, budget)
             batch = [sequences[i] for i in rows]
             try:
-                pooled, batch_states = self._embed_batch(batch, len(prefix), return_states)
+                pooled, batch_states = self._embed_batch(batch, n_prefix, return_states)
             except torch.OutOfMemoryError:
                 if len(rows) == 1:
                     raise GritError(
@@ -210,7 +231,7 @@ class GritModel:
                 if batch_states is not None:
                     states[i] = batch_states[j]
             start += len(rows)
-        counts = [len(s) - len(prefix) for s in sequences]
+        counts = [len(s) - n_prefix for s in sequences]
         kept = [s for s in states if s is not None] if return_states else None
         return Embeddings(vectors, counts, truncated, kept)
 

@@ -62,17 +62,48 @@ def build_tokenizer(vocab_size: int = 512) -> Any:
     )
 
 
-def build_model(folder: str | Path, shape: str = "tiny", seed: int = 0, dtype: str = "float32") -> Path:
-    """Write a random Mistral of ``shape`` and its tokenizer to ``folder`` (safetensors)."""
+def mistral_tokenizer() -> Any:
+    """The real Mistral-7B (v0.1) tokenizer, the one GritLM-7B uses, built offline.
+
+    Its SentencePiece model ships in the ``mistral-common`` package (installed without its
+    dependencies; it is not imported); converting it needs ``sentencepiece`` and ``protobuf``.
+    Raises `FileNotFoundError` when the package is not installed.
+    """
+    import importlib.util
+    import shutil
+    import tempfile
+
+    from transformers import AutoTokenizer
+
+    spec = importlib.util.find_spec("mistral_common")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the mistral-common package (Mistral's tokenizer files) is not installed")
+    model = Path(next(iter(spec.submodule_search_locations))) / "data" / "tokenizer.model.v1"
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(model, Path(tmp) / "tokenizer.model")
+        (Path(tmp) / "tokenizer_config.json").write_text(
+            '{"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", '
+            '"unk_token": "<unk>", "add_bos_token": true, "add_eos_token": false}'
+        )
+        return AutoTokenizer.from_pretrained(tmp)
+
+
+def build_model(folder: str | Path, shape: str = "tiny", seed: int = 0, dtype: str = "float32",
+                tokenizer: str = "bpe") -> Path:
+    """Write a random Mistral of ``shape`` and its tokenizer to ``folder`` (safetensors).
+
+    ``tokenizer`` is ``bpe`` (a small byte-level BPE trained here) or ``mistral`` (GritLM-7B's
+    real 32,000-token vocabulary, see `mistral_tokenizer`).
+    """
     import torch
     from transformers import MistralConfig, MistralForCausalLM
 
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}; choose one of {', '.join(SHAPES)}")
     folder = Path(folder)
-    tokenizer = build_tokenizer()
+    tok = mistral_tokenizer() if tokenizer == "mistral" else build_tokenizer()
     dims = {"sliding_window": None, **SHAPES[shape]}
-    dims.setdefault("vocab_size", len(tokenizer))
+    dims.setdefault("vocab_size", len(tok))
     config = MistralConfig(
         bos_token_id=1, eos_token_id=2, pad_token_id=3, max_position_embeddings=32768,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
@@ -81,5 +112,5 @@ def build_model(folder: str | Path, shape: str = "tiny", seed: int = 0, dtype: s
     torch.manual_seed(seed)
     model = MistralForCausalLM(config).to(getattr(torch, dtype))
     model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    tok.save_pretrained(folder)
     return folder

@@ -19,10 +19,27 @@ def mixed_texts(n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 120)))) for _ in range(n)]
 
 
+def _reference(folder: Path):  # type: ignore[no-untyped-def]
+    import contextlib
+    import io
+
+    import gritlm
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return gritlm.GritLM(str(folder), dtype=torch.float32, device="cpu")
+
+
 @pytest.fixture(scope="module")
 def reference(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
-    gritlm = pytest.importorskip("gritlm")
-    return gritlm.GritLM(str(tiny_model_dir), dtype=torch.float32, device="cpu")
+    return _reference(tiny_model_dir)
+
+
+@pytest.fixture(scope="module", params=["byte-level BPE", "Mistral SentencePiece"])
+def model_and_reference(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Our model and the reference on the same weights, with each kind of tokenizer."""
+    name = "tiny_model" if request.param == "byte-level BPE" else "mistral_model"
+    model = request.getfixturevalue(name)
+    return model, _reference(Path(model.info.path))
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -30,9 +47,10 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("task", [None, QUERY_TASK])
-def test_embeddings_equal_reference(tiny_model: GritModel, reference, task: str | None) -> None:  # type: ignore[no-untyped-def]
+def test_embeddings_equal_reference(model_and_reference, task: str | None) -> None:  # type: ignore[no-untyped-def]
+    model, reference = model_and_reference
     texts = mixed_texts(40)
-    ours = tiny_model.embed(texts, task).vectors
+    ours = model.embed(texts, task).vectors
     ref = reference.encode(texts, instruction=embed_instruction(task), batch_size=64)
     assert ours.dtype == np.float32 and ours.shape == ref.shape
     assert cosines(ours, ref).min() >= 0.99999
@@ -75,19 +93,33 @@ def test_embedding_is_bidirectional_generation_causal(tiny_model: GritModel) -> 
     assert causal == 0.0
 
 
-def test_pooling_leaves_out_bos_and_instruction(tiny_model: GritModel) -> None:
+@pytest.mark.parametrize("name", ["tiny_model", "mistral_model"])
+def test_pooling_leaves_out_bos_and_instruction(name: str, request: pytest.FixtureRequest) -> None:
     """The vector is the normalised mean of the text tokens' hidden states, computed by hand."""
+    model: GritModel = request.getfixturevalue(name)
     text = "the lazy dog"
-    prefix = tiny_model.tokenize(embed_instruction(QUERY_TASK), bos=True)
-    ids = prefix + tiny_model.tokenize(text)
+    prefix = model.tokenize(embed_instruction(QUERY_TASK), bos=True)
+    ids = model.tokenize(embed_instruction(QUERY_TASK) + text, bos=True)
+    assert ids[: len(prefix)] == prefix
     with torch.inference_mode():
         t = torch.tensor([ids])
-        h = tiny_model.base(input_ids=t, attention_mask=torch.ones_like(t), is_causal=False)
+        h = model.base(input_ids=t, attention_mask=torch.ones_like(t), is_causal=False)
         mean = h.last_hidden_state[0, len(prefix):].float().mean(0)
     expected = (mean / mean.norm()).numpy()
-    got = tiny_model.embed([text], QUERY_TASK)
+    got = model.embed([text], QUERY_TASK)
     assert got.token_counts == [len(ids) - len(prefix)]
     np.testing.assert_allclose(got.vectors[0], expected, atol=1e-6)
+
+
+def test_continuation_tokens_match_the_inside_of_a_longer_text(mistral_model: GritModel) -> None:
+    """A prompt piece after a cached passage is tokenized as it would be inside the whole text:
+    SentencePiece would otherwise add a space token in front of it (not seen in training)."""
+    head, tail = "<|embed|>\nThe warranty lasts two years.", "\n<|user|>\nHow long?\n<|assistant|>\n"
+    whole = mistral_model.tokenize(head + tail, bos=True)
+    apart = mistral_model.tokenize(head, bos=True) + mistral_model.tokenize(tail, continuation=True)
+    assert apart == whole
+    naive = mistral_model.tokenize(head, bos=True) + mistral_model.tokenize(tail)
+    assert naive != whole  # the trap this guards against is real
 
 
 def test_truncation_is_reported(tiny_model: GritModel) -> None:
