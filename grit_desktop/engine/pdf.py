@@ -1,0 +1,552 @@
+"""Reading PDFs with PyMuPDF: the text of every page in reading order, with checks that name why
+a file cannot be indexed.
+
+`read_pdf` returns a `ParsedPdf` (metadata and one `PageText` per page) or raises a `PdfError`
+whose message is one line for the user and whose ``kind`` says which case it is. The file is
+opened read-only and never written.
+
+Reading order: MuPDF gives text blocks (about one paragraph each) with their boxes; `order_blocks`
+cuts the page into columns and horizontal bands (a recursive XY cut), so two-column pages read
+column by column and simple pages top to bottom. Each block becomes one paragraph: its lines are
+joined with a space (a word hyphenated at a line end is joined again here: MuPDF's
+TEXT_DEHYPHENATE does not apply to block output), whitespace is collapsed, and paragraphs are
+separated by a blank line.
+
+Threading: PyMuPDF is not thread-safe. Every function here must be called from one and the same
+thread for the life of the process (the app reads PDFs in a child process for that reason and
+because MuPDF is C code reading untrusted files).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pymupdf
+
+from grit_desktop.errors import GritError
+
+log = logging.getLogger(__name__)
+
+#: The reasons a file cannot be indexed (`PdfError.kind`).
+PDF_ERROR_KINDS = frozenset({
+    "missing", "unreadable", "empty-file", "not-pdf", "corrupt", "encrypted", "no-pages",
+    "no-text", "too-large",
+})
+
+#: MuPDF text flags: clip to the page, report images (as blocks, not decoded), expand ligatures
+#: (no TEXT_PRESERVE_LIGATURES) and normalise whitespace (no TEXT_PRESERVE_WHITESPACE).
+TEXT_FLAGS = pymupdf.TEXT_MEDIABOX_CLIP | pymupdf.TEXT_PRESERVE_IMAGES
+
+#: An image counts as shown when it covers at least this share of the page (logos and rules
+#: drawn as tiny images do not make a text-less page a scan).
+MIN_IMAGE_SHARE = 0.05
+
+#: OCR resolution (300 dpi is what Tesseract is trained for) and language.
+OCR_DPI = 300
+OCR_LANGUAGE = "eng"
+
+_HEADER = b"%PDF-"
+_HEADER_WINDOW = 1024
+
+
+class PdfError(GritError):
+    """One-line, user-facing reason why a file cannot be indexed.
+
+    ``kind`` is one of `PDF_ERROR_KINDS`; the message names the file.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        if kind not in PDF_ERROR_KINDS:
+            raise ValueError(f"unknown PdfError kind {kind!r}")
+        super().__init__(message)
+        self.kind = kind
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across the reader process
+        return (type(self), (self.kind, str(self)))
+
+
+@dataclass(frozen=True)
+class PageText:
+    """One page. ``text`` is in reading order, paragraphs separated by a blank line, no trailing
+    whitespace; empty text with ``has_images`` means a scanned page."""
+
+    number: int        # 1-based page index in the file
+    label: str         # the printed page label if the PDF defines one, else str(number)
+    text: str
+    has_images: bool   # the page shows images (at least MIN_IMAGE_SHARE of its area)
+    ocr: bool = False  # text came from OCR
+
+
+@dataclass(frozen=True)
+class ParsedPdf:
+    """What `read_pdf` found in one file."""
+
+    path: Path
+    sha256: str        # of the file's bytes (hex)
+    size: int          # bytes
+    mtime: float
+    title: str         # metadata title if meaningful, else a heading of page 1, else the stem
+    author: str        # "" when unknown
+    page_count: int
+    pages: list[PageText] = field(repr=False)
+
+    @property
+    def scanned_pages(self) -> list[int]:
+        """Numbers of the pages that show images but have no text (and were not OCRed)."""
+        return [p.number for p in self.pages if p.has_images and not p.text and not p.ocr]
+
+    @property
+    def text_chars(self) -> int:
+        return sum(len(p.text) for p in self.pages)
+
+
+# --------------------------------------------------------------------------------------------
+# the file
+
+
+def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-256 of the file's bytes, read in chunks (constant memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk_size):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ocr_available() -> bool:
+    """Whether PyMuPDF can OCR here: Tesseract's English language data is found (in
+    ``TESSDATA_PREFIX`` or next to an installed ``tesseract``). MuPDF has Tesseract built in;
+    the language data is what a machine may lack."""
+    try:
+        tessdata = pymupdf.get_tessdata()
+    except Exception:  # PyMuPDF raises a plain RuntimeError when nothing is found
+        return False
+    return bool(tessdata) and (Path(tessdata) / f"{OCR_LANGUAGE}.traineddata").is_file()
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _check_file(path: Path, max_bytes: int) -> os.stat_result:
+    """Stat and sniff ``path``; raises `PdfError` for every reason it cannot be a readable PDF."""
+    try:
+        st = path.stat()
+        if path.is_dir():
+            raise PdfError("unreadable", f"{path} is a folder, not a PDF file")
+        with open(path, "rb") as f:
+            head = f.read(_HEADER_WINDOW)
+    except FileNotFoundError:
+        raise PdfError("missing", f"{path} does not exist (moved or deleted?)") from None
+    except PermissionError:
+        raise PdfError("unreadable", f"{path} cannot be read: permission denied") from None
+    except OSError as exc:
+        raise PdfError("unreadable", f"{path} cannot be read: {exc.strerror or exc}") from None
+    if st.st_size == 0:
+        raise PdfError("empty-file", f"{path} is empty (0 bytes)")
+    if st.st_size > max_bytes:
+        raise PdfError("too-large", f"{path} is {_human_bytes(st.st_size)}; files over "
+                                    f"{_human_bytes(max_bytes)} are not indexed")
+    if _HEADER not in head:
+        raise PdfError("not-pdf", f"{path} is not a PDF (no %PDF- header), despite its name")
+    return st
+
+
+def _open(path: Path) -> Any:
+    """Open with MuPDF (read-only), mapping its failures to `PdfError`."""
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except (FileNotFoundError, pymupdf.FileNotFoundError):
+        raise PdfError("missing", f"{path} disappeared while it was being read") from None
+    except PermissionError:
+        raise PdfError("unreadable", f"{path} cannot be read: permission denied") from None
+    except Exception as exc:  # FileDataError and other MuPDF failures
+        log.debug("MuPDF cannot open %s: %s", path, exc)
+        raise PdfError("corrupt", f"{path} is damaged beyond repair and cannot be opened") from None
+    finally:
+        _log_mupdf_warnings(path)
+    return doc
+
+
+def _log_mupdf_warnings(path: Path) -> None:
+    warnings = pymupdf.TOOLS.mupdf_warnings(reset=True)
+    if warnings:
+        log.debug("MuPDF on %s: %s", path, warnings.replace("\n", "; "))
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+def read_pdf(
+    path: str | os.PathLike[str],
+    *,
+    ocr: bool = False,
+    max_pages: int = 20000,
+    max_bytes: int = 2 * 1024**3,
+) -> ParsedPdf:
+    """Read every page of the PDF at ``path``; raises `PdfError` when it cannot be indexed.
+
+    A page whose text cannot be extracted is kept with empty text (and a warning logged), unless
+    no page can be read at all. With ``ocr`` and `ocr_available`, pages that show images but have
+    no text are OCRed. Must be called from the one thread that uses PyMuPDF (module docstring).
+    """
+    path = Path(path)
+    st = _check_file(path, max_bytes)
+    try:
+        sha = file_sha256(path)
+    except FileNotFoundError:
+        raise PdfError("missing", f"{path} disappeared while it was being read") from None
+    except OSError as exc:
+        raise PdfError("unreadable", f"{path} cannot be read: {exc.strerror or exc}") from None
+    doc = _open(path)
+    try:
+        return _read_document(doc, path, st, sha, ocr=ocr, max_pages=max_pages)
+    finally:
+        doc.close()
+        _log_mupdf_warnings(path)
+
+
+def _read_document(
+    doc: Any, path: Path, st: os.stat_result, sha: str, *, ocr: bool, max_pages: int
+) -> ParsedPdf:
+    if doc.needs_pass:
+        raise PdfError("encrypted", f"{path} is password-protected; save a copy without the "
+                                    "password to index it")
+    if doc.is_repaired:
+        log.info("%s is damaged; MuPDF repaired it for reading", path)
+    n = doc.page_count
+    if n == 0:
+        if doc.is_repaired:
+            raise PdfError("corrupt", f"{path} is damaged: no page could be recovered")
+        raise PdfError("no-pages", f"{path} has no pages")
+    if n > max_pages:
+        raise PdfError("too-large", f"{path} has {n:,} pages; documents over {max_pages:,} pages "
+                                    "are not indexed")
+    pages, failed = _read_pages(doc, path)
+    if failed == n:
+        raise PdfError("corrupt", f"{path} is damaged: none of its {n:,} pages can be read")
+    if ocr and any(p.has_images and not p.text for p in pages) and ocr_available():
+        pages = [_ocr_page(doc[p.number - 1], p, path) if p.has_images and not p.text else p
+                 for p in pages]
+    if not any(p.text for p in pages):
+        raise _no_text_error(path, pages, ocr)
+    metadata = doc.metadata or {}
+    return ParsedPdf(
+        path=path, sha256=sha, size=st.st_size, mtime=st.st_mtime,
+        title=_title(metadata.get("title") or "", pages[0].text, path),
+        author=_clean_line(metadata.get("author") or ""),
+        page_count=n, pages=pages,
+    )
+
+
+def _no_text_error(path: Path, pages: list[PageText], ocr: bool) -> PdfError:
+    if not any(p.has_images for p in pages):
+        return PdfError("no-text", f"{path} has no text to index (its pages are blank or drawn)")
+    if ocr and ocr_available():
+        return PdfError("no-text", f"{path} looks scanned and OCR found no text in it")
+    return PdfError("no-text", f"{path} looks scanned (its pages are images) and OCR is not "
+                               "available, so it has no text to index")
+
+
+def _read_pages(doc: Any, path: Path) -> tuple[list[PageText], int]:
+    """Every page's `PageText`, and how many pages failed (kept as empty pages)."""
+    labels = _labels(doc)
+    pages: list[PageText] = []
+    failed = 0
+    for i in range(doc.page_count):
+        number = i + 1
+        label = labels[i] if labels else str(number)
+        try:
+            page = doc.load_page(i)
+            text, has_images = page_text(page)
+        except Exception as exc:  # one bad page must not lose the document
+            log.warning("%s: page %d cannot be read (%s); it is indexed as empty", path, number, exc)
+            failed += 1
+            text, has_images = "", False
+        pages.append(PageText(number, label, text, has_images))
+    return pages, failed
+
+
+def _labels(doc: Any) -> list[str] | None:
+    """Printed page labels when the PDF defines them (else None: labels are the numbers).
+    Computed from the label rules once (``Page.get_label`` re-reads them for every page)."""
+    try:
+        rules = sorted(doc.get_page_labels(), key=lambda r: r["startpage"])
+        if not rules:
+            return None
+        starts = [r["startpage"] for r in rules]
+        labels = []
+        for i in range(doc.page_count):
+            k = bisect.bisect_right(starts, i) - 1
+            if k < 0:
+                labels.append(str(i + 1))
+                continue
+            rule = rules[k]
+            style = rule.get("style", "")
+            number = i - rule["startpage"] + rule.get("firstpagenum", 1)
+            number -= 1 if style in ("a", "A") else 0  # letters count from 0
+            labels.append(pymupdf.utils.construct_label(style, rule.get("prefix", ""), number)
+                          or str(i + 1))
+        return labels
+    except Exception as exc:
+        log.debug("page labels unreadable: %s", exc)
+        return None
+
+
+def page_text(page: Any, textpage: Any = None) -> tuple[str, bool]:
+    """The text of one MuPDF page in reading order, and whether it shows images."""
+    raw = page.get_text("blocks", flags=TEXT_FLAGS, textpage=textpage)
+    area = max(page.rect.width * page.rect.height, 1.0)
+    has_images = False
+    blocks: list[Block] = []
+    for x0, y0, x1, y1, text, _, kind in raw:
+        if kind == 1:
+            has_images = has_images or (x1 - x0) * (y1 - y0) >= MIN_IMAGE_SHARE * area
+        elif para := clean_block(text):
+            blocks.append(Block(x0, y0, x1, y1, para))
+    return "\n\n".join(b.text for b in order_blocks(blocks)), has_images
+
+
+def _ocr_page(page: Any, old: PageText, path: Path) -> PageText:
+    try:
+        tp = page.get_textpage_ocr(flags=TEXT_FLAGS, language=OCR_LANGUAGE, dpi=OCR_DPI, full=True)
+        text, _ = page_text(page, textpage=tp)
+    except Exception as exc:
+        log.warning("%s: OCR of page %d failed (%s)", path, old.number, exc)
+        return old
+    return PageText(old.number, old.label, text, old.has_images, ocr=True)
+
+
+# --------------------------------------------------------------------------------------------
+# reading order
+
+
+class Block(NamedTuple):
+    """A text block: its box in page points (y grows downwards) and its cleaned text."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+
+
+#: A gap between blocks this wide (points) or wider may be a column gutter.
+MIN_GUTTER = 6.0
+#: Each column must hold a block at least this share of the width being cut: a narrow run of
+#: page numbers or labels is not a column (a table of contents then reads row by row).
+MIN_COLUMN_SHARE = 0.2
+#: Blocks overlapping vertically by less than this (points) are in different bands.
+BAND_TOLERANCE = 1.0
+#: Pages with more blocks than this (word soups, giant tables) are read top to bottom, left to
+#: right: the column search is quadratic in the number of bands.
+MAX_LAYOUT_BLOCKS = 300
+#: A first or last band this far (points) from the rest of its group, and farther than twice
+#: any gap inside the group, is read on its own (a page head or foot, not part of a column).
+DETACH_GAP = 24.0
+_MAX_DEPTH = 40
+
+
+def order_blocks(blocks: Sequence[Block]) -> list[Block]:
+    """``blocks`` in reading order: columns left to right, each top to bottom.
+
+    A recursive XY cut. The blocks are cut into horizontal bands (blocks that overlap vertically
+    share a band) and consecutive bands are grouped for as long as the group has a vertical
+    gutter (a gap no block crosses, with a real column on each side): a full-width title or
+    footer ends a group, and so does a band far below (or above) the rest, such as a short
+    left-aligned page foot. Groups are read top to bottom; a group with a gutter is read column
+    by column, each column again by this rule, so a title, a two-column body and a footer read
+    as title, left column, right column, footer, even where the paragraphs of both columns line
+    up. A band without a gutter reads top to bottom, left to right.
+    """
+    if len(blocks) > MAX_LAYOUT_BLOCKS:
+        return sorted(blocks, key=_top_left)
+    return _xy_order(list(blocks), 0)
+
+
+def _top_left(b: Block) -> tuple[float, float]:
+    return (b.y0, b.x0)
+
+
+def _xy_order(blocks: list[Block], depth: int) -> list[Block]:
+    if len(blocks) <= 1 or depth > _MAX_DEPTH:
+        return sorted(blocks, key=_top_left)
+    groups = _group_bands(_bands(blocks))
+    if len(groups) > 1:
+        return [b for group in groups for b in _xy_order(group, depth + 1)]
+    columns = _columns(blocks)
+    if columns is None:  # one band without a gutter
+        return sorted(blocks, key=_top_left)
+    return [b for col in columns for b in _xy_order(col, depth + 1)]
+
+
+def _columns(blocks: list[Block]) -> list[list[Block]] | None:
+    """The blocks split at vertical gutters, left to right; None when there is no real gutter."""
+    spans = sorted(blocks, key=lambda b: b.x0)
+    cuts: list[float] = []
+    right = spans[0].x1
+    for b in spans[1:]:
+        if b.x0 - right >= MIN_GUTTER:
+            cuts.append((right + b.x0) / 2)
+        right = max(right, b.x1)
+    while cuts:
+        cols = _split_at(spans, cuts)
+        width = max(b.x1 for b in blocks) - min(b.x0 for b in blocks)
+        narrow = [i for i, col in enumerate(cols)
+                  if max(b.x1 - b.x0 for b in col) < MIN_COLUMN_SHARE * width]
+        if not narrow:
+            return cols
+        i = narrow[0]  # merge the narrow group into a neighbour: drop one cut next to it
+        cuts.pop(i if i < len(cuts) else i - 1)
+    return None
+
+
+def _split_at(spans: list[Block], cuts: list[float]) -> list[list[Block]]:
+    cols: list[list[Block]] = [[] for _ in range(len(cuts) + 1)]
+    k = 0
+    for b in spans:  # sorted by x0; every block lies wholly between two cuts
+        while k < len(cuts) and b.x0 > cuts[k]:
+            k += 1
+        cols[k].append(b)
+    return cols
+
+
+def _bands(blocks: list[Block]) -> list[list[Block]]:
+    """Blocks grouped into horizontal bands, top to bottom."""
+    bands: list[list[Block]] = []
+    bottom = float("-inf")
+    for b in sorted(blocks, key=_top_left):
+        if bands and b.y0 < bottom - BAND_TOLERANCE:
+            bands[-1].append(b)
+            bottom = max(bottom, b.y1)
+        else:
+            bands.append([b])
+            bottom = b.y1
+    return bands
+
+
+def _group_bands(bands: list[list[Block]]) -> list[list[Block]]:
+    """Consecutive bands merged while the merged set still has a gutter."""
+    groups: list[list[list[Block]]] = []
+    current = [bands[0]]
+    for band in bands[1:]:
+        if _columns([b for bs in current for b in bs] + band) is not None:
+            current.append(band)
+        else:
+            groups.extend(_detach(current))
+            current = [band]
+    groups.extend(_detach(current))
+    return [[b for band in group for b in band] for group in groups]
+
+
+def _detach(bands: list[list[Block]]) -> list[list[list[Block]]]:
+    """A group of bands, with its first or last band split off when it sits far from the rest:
+    a running head or a left-aligned foot is not the top or the end of the first column."""
+    if len(bands) < 2:
+        return [bands]
+    gaps = [min(b.y0 for b in after) - max(b.y1 for b in before)
+            for before, after in itertools.pairwise(bands)]
+    limit = max(DETACH_GAP, 2 * max(gaps[1:-1], default=0.0))
+    first_far = gaps[0] > limit
+    last_far = gaps[-1] > limit and (len(bands) > 2 or not first_far)
+    head = [[bands[0]]] if first_far else []
+    tail = [[bands[-1]]] if last_far else []
+    middle = bands[len(head): len(bands) - len(tail)]
+    return [*head, *([middle] if middle else []), *tail]
+
+
+# --------------------------------------------------------------------------------------------
+# text clean-up
+
+_SPACES = re.compile(r"[^\S\n]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff]")
+#: Latin ligatures and Arabic presentation forms: MuPDF reports the shaped glyphs as such.
+_PRESENTATION = re.compile(r"[\ufb00-\ufb06\ufb50-\ufdff\ufe70-\ufefe]+")
+_HYPHENS = "-\u2010"
+
+
+def _is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return (0x2E80 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF
+            or 0xFF00 <= o <= 0xFFEF or 0x20000 <= o <= 0x3FFFF)
+
+
+def clean_block(raw: str) -> str:
+    """One paragraph from a MuPDF block: lines joined, hyphenation undone, whitespace collapsed."""
+    if not raw.replace("\n", " ").isprintable():  # controls (or odd spaces, soft hyphens)
+        raw = _CONTROL.sub("", raw)
+    if not raw.isascii() and _PRESENTATION.search(raw):
+        raw = _PRESENTATION.sub(lambda m: unicodedata.normalize("NFKC", m.group()), raw)
+    lines = [" ".join(words) for line in raw.split("\n") if (words := line.split())]
+    if raw.isascii() and "-" not in raw:
+        return " ".join(lines)  # the common case, quickly
+    parts = lines[:1]
+    for line in lines[1:]:
+        before = parts[-1]
+        end = before[-1]
+        if end == "\u00ad" or (end in _HYPHENS and before[-2:-1].isalpha() and line[0].islower()):
+            parts[-1] = before[:-1]  # "infor-" + "mation": the hyphen goes
+        elif end in _HYPHENS and before[-2:-1].isalnum():
+            pass  # "Jean-" + "Pierre", "1990-" + "2000": the hyphen stays, no space
+        elif not (_is_cjk(end) and _is_cjk(line[0])):  # CJK lines wrap without spaces
+            parts.append(" ")
+        parts.append(line)
+    return "".join(parts)
+
+
+def _clean_line(text: str) -> str:
+    return _SPACES.sub(" ", _CONTROL.sub("", text).replace("\n", " ")).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# title
+
+_JUNK_TITLE = re.compile(
+    r"^(untitled|title|document\d*|unknown|none|null|slide ?\d*|powerpoint presentation|"
+    r"microsoft (word|powerpoint|excel) - .*|.*\.(docx?|pdf|tex|dvi|ps|rtf|odt|indd|qxd|txt|html?))$",
+    re.IGNORECASE,
+)
+
+
+def _title(meta_title: str, first_page: str, path: Path) -> str:
+    """The metadata title when it says something, else a heading of page 1, else the stem."""
+    title = _clean_line(meta_title)
+    if _meaningful_title(title, path):
+        return title
+    heading = _heading(first_page.split("\n\n")[:5])
+    return heading if heading is not None else path.stem
+
+
+def _meaningful_title(title: str, path: Path) -> bool:
+    return (
+        2 <= len(title) <= 300
+        and any(ch.isalnum() for ch in title)
+        and not _JUNK_TITLE.match(title)
+        and title.lower() not in {path.stem.lower(), path.name.lower()}
+    )
+
+
+def _heading(paragraphs: Iterable[str]) -> str | None:
+    """The first short, heading-like paragraph: a few words, a letter, no sentence end."""
+    for para in paragraphs:
+        words = para.split()
+        if (3 <= len(para) <= 120 and len(words) <= 16 and any(ch.isalpha() for ch in para)
+                and para[-1] not in ".,;:" and not para.isdigit()):
+            return para
+    return None
