@@ -6,6 +6,7 @@ import argparse
 from typing import get_args
 
 from grit_desktop.config import Device, Quantization, Settings, data_dir, load_settings
+from grit_desktop.engine.library import Library
 from grit_desktop.engine.model import GritModel, LoadOptions
 
 
@@ -35,3 +36,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def load_model(settings: Settings) -> GritModel:
     options = LoadOptions(settings.model, settings.device, settings.quantization)
     return GritModel.load(options, batch_tokens=settings.embed_batch_tokens)
+
+
+def open_library(args: argparse.Namespace, with_model: bool) -> Library:
+    """The library in the data folder, with the model loaded when the command needs it."""
+    settings = settings_from(args)
+    home = data_dir(args.data_dir)
+    model = load_model(settings) if with_model else None
+    return Library(home, settings, model)
+
+
+def short_id(doc_id: str) -> str:
+    return doc_id[:12]

@@ -131,7 +131,7 @@ class Chats:
                              (title, now, now))
         return ChatInfo(int(cur.lastrowid or 0), title, now, now, 0)
 
-    def list(self) -> list[ChatInfo]:
+    def all(self) -> list[ChatInfo]:
         """All chats, most recently active first."""
         with self._lock:
             rows = self._db.execute(
@@ -141,7 +141,7 @@ class Chats:
         return [ChatInfo(*row) for row in rows]
 
     def get(self, chat_id: int) -> ChatInfo:
-        for chat in self.list():
+        for chat in self.all():
             if chat.id == chat_id:
                 return chat
         raise GritError(f"there is no chat {chat_id}")

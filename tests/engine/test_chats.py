@@ -34,11 +34,11 @@ def test_list_rename_delete(tmp_path: Path) -> None:
     chats = Chats(tmp_path / "c.sqlite")
     a, b = chats.create("A"), chats.create("B")
     chats.add(a.id, "user", "newer activity")
-    assert [c.title for c in chats.list()] == ["A", "B"]  # most recently active first
+    assert [c.title for c in chats.all()] == ["A", "B"]  # most recently active first
     chats.rename(b.id, "  Better   name ")
     assert chats.get(b.id).title == "Better name"
     chats.delete(a.id)
-    assert [c.id for c in chats.list()] == [b.id]
+    assert [c.id for c in chats.all()] == [b.id]
     with pytest.raises(GritError, match="no chat"):
         chats.messages(a.id)
     with pytest.raises(GritError, match="no chat"):

@@ -1,0 +1,21 @@
+"""``grit-desktop remove``: take a document out of the library (the file itself is untouched)."""
+
+from __future__ import annotations
+
+import argparse
+
+from grit_desktop.cli.common import open_library, short_id
+
+NAME = "remove"
+HELP = "remove a document from the library by id (or unique id prefix) or path"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("document", metavar="DOC_ID_OR_PATH")
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_library(args, with_model=False) as library:
+        doc = library.remove(args.document)
+    print(f"removed {short_id(doc.doc_id)} {doc.title} ({doc.path})")
+    return 0

@@ -1,0 +1,287 @@
+"""Reading and chunking PDFs in a separate process, ahead of the embedding.
+
+MuPDF is C code reading untrusted files: a malformed PDF can crash or hang it. Running it in a
+child process means a crash costs one file (reported as such), never the app, and a hang is cut
+off by a timeout. It also lets the next file be read on another core while the model embeds the
+current one.
+
+The child is ``python -m grit_desktop.engine.parsing`` (or the frozen app with
+``--pdf-reader``): it imports PyMuPDF and ``tokenizers`` only, never torch or the app's main
+module, so it starts in about a second. Requests and results cross a pipe as length-prefixed
+pickles: ``(path, ChunkOptions)`` in, a `Parsed` or a `ParseFailure` out, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from grit_desktop.engine.chunking import Chunk, chunk_pages
+from grit_desktop.engine.pdf import ParsedPdf, PdfError, read_pdf
+
+log = logging.getLogger(__name__)
+
+#: A file whose reading takes longer than this is given up (seconds). 5,000 pages read in ~15 s.
+PARSE_TIMEOUT_S = 300.0
+#: Seconds the reader process may take to start and answer its first request on top.
+START_S = 60.0
+_HEADER = struct.Struct("<Q")
+
+
+@dataclass(frozen=True)
+class ChunkOptions:
+    tokenizer_dir: str      # folder with tokenizer.json (or what AutoTokenizer loads)
+    chunk_tokens: int
+    overlap_tokens: int
+    ocr: bool = False
+
+
+@dataclass(frozen=True)
+class Parsed:
+    pdf: ParsedPdf
+    chunks: list[Chunk]
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    path: str
+    kind: str      # a `PdfError` kind, or "crash" / "timeout" / "internal"
+    message: str
+
+
+#: What the reader runs for each file: a module-level function (named in the child by module
+#: and name), so tests can stand in for the real work.
+ParseFn = Callable[[str, ChunkOptions], Parsed | ParseFailure]
+
+_counters: dict[str, Any] = {}
+
+
+def _counter(tokenizer_dir: str) -> Any:
+    """A batch token counter from the model's tokenizer, loaded once per process."""
+    if tokenizer_dir not in _counters:
+        from grit_desktop.engine.chunking import tokenizer_counter
+
+        tokenizer_json = Path(tokenizer_dir) / "tokenizer.json"
+        if tokenizer_json.is_file():
+            from tokenizers import Tokenizer
+
+            tokenizer: Any = Tokenizer.from_file(str(tokenizer_json))
+        else:  # a SentencePiece-only folder: the slower transformers route
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+        _counters[tokenizer_dir] = tokenizer_counter(tokenizer)
+    return _counters[tokenizer_dir]
+
+
+def parse_file(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
+    """Read and chunk one PDF. Runs in the reader process (or in-process when not isolated)."""
+    try:
+        pdf = read_pdf(path, ocr=options.ocr)
+        chunks = chunk_pages(
+            pdf.pages, _counter(options.tokenizer_dir),
+            chunk_tokens=options.chunk_tokens, overlap_tokens=options.overlap_tokens,
+        )
+        return Parsed(pdf, chunks)
+    except PdfError as exc:
+        return ParseFailure(path, exc.kind, str(exc))
+    except MemoryError:
+        return ParseFailure(path, "too-large", f"{path}: not enough memory to read it")
+    except Exception as exc:  # a bug or an unforeseen MuPDF error: this file only
+        log.exception("reading %s failed", path)
+        return ParseFailure(path, "internal", f"{path}: cannot be read ({exc})")
+
+
+def ping(path: str, options: ChunkOptions) -> ParseFailure:
+    """The reader's first answer, proving it started."""
+    return ParseFailure(path, "pong", "")
+
+
+# ------------------------------------------------------------------------------------------------
+# the pipe protocol
+
+
+def _send(stream: IO[bytes], obj: object) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> object:
+    """The next object, or raise EOFError when the other side is gone."""
+    head = stream.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        raise EOFError
+    (size,) = _HEADER.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)  # from our own child or parent only
+
+
+def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    """The reader process's loop: requests in, results out, until stdin closes."""
+    while True:
+        try:
+            request = _receive(stdin)
+        except EOFError:
+            return
+        assert isinstance(request, tuple) and len(request) == 4
+        module, name, path, options = request
+        fn = getattr(__import__(str(module), fromlist=[str(name)]), str(name))
+        _send(stdout, fn(path, options))
+
+
+def reader_command() -> list[str]:
+    """How to start the reader process: this Python, or the frozen app in reader mode."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--pdf-reader"]
+    return [sys.executable, "-m", "grit_desktop.engine.parsing"]
+
+
+class _Child:
+    """One reader process and a thread that collects its results."""
+
+    def __init__(self) -> None:
+        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            reader_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        )
+        self.results: queue.Queue[object] = queue.Queue()
+        threading.Thread(target=self._collect, name="pdf-reader-results", daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            try:
+                self.results.put(_receive(self.proc.stdout))
+            except (EOFError, OSError, pickle.UnpicklingError):
+                self.results.put(_DEAD)
+                return
+
+    def send(self, request: tuple[str, str, str, ChunkOptions]) -> bool:
+        try:
+            assert self.proc.stdin is not None
+            _send(self.proc.stdin, request)
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+_DEAD = object()
+
+
+@dataclass
+class Ticket:
+    """A file handed to the reader; `Parser.result` redeems it (in the order submitted)."""
+
+    path: str
+    child: _Child | None  # None: read in this process when redeemed
+
+
+class Parser:
+    """Reads files in a child process, ahead of their use: `submit` now, `result` later.
+
+    Used from one thread (the engine worker). Tickets must be redeemed in the order they were
+    submitted; a ticket never redeemed is simply skipped. When the reader dies or hangs on a file,
+    that file fails and files submitted after it are read again by a fresh reader. If the reader
+    cannot start at all, files are read in this process (without crash protection), with a
+    warning. ``isolate=False`` always reads in this process.
+    """
+
+    def __init__(self, options: ChunkOptions, isolate: bool = True,
+                 timeout_s: float = PARSE_TIMEOUT_S, target: ParseFn | None = None) -> None:
+        self.options = options
+        self.isolate = isolate
+        self.timeout_s = timeout_s
+        self.target: ParseFn = target or parse_file
+        self._child: _Child | None = None
+        self._pending: deque[Ticket] = deque()
+
+    def submit(self, path: str) -> Ticket:
+        child = self._ensure_child() if self.isolate else None
+        ticket = Ticket(path, child)
+        if child is not None:
+            request = (self.target.__module__, self.target.__name__, path, self.options)
+            if not child.send(request):
+                self._drop_child()
+                ticket = Ticket(path, None)
+        self._pending.append(ticket)
+        return ticket
+
+    def result(self, ticket: Ticket) -> Parsed | ParseFailure:
+        """The outcome of a submitted file; a crash or timeout of the reader is a `ParseFailure`."""
+        while self._pending and self._pending[0] is not ticket:
+            skipped = self._pending.popleft()  # submitted earlier and never redeemed
+            if skipped.child is not None and skipped.child is self._child:
+                self._wait(skipped)
+        if self._pending and self._pending[0] is ticket:
+            self._pending.popleft()
+        if ticket.child is None:
+            return self.target(ticket.path, self.options)
+        if ticket.child is not self._child:  # lost with a reader stopped for another file
+            return self.result(self.submit(ticket.path))
+        return self._wait(ticket)
+
+    def _wait(self, ticket: Ticket) -> Parsed | ParseFailure:
+        child = ticket.child
+        assert child is not None
+        try:
+            outcome = child.results.get(timeout=self.timeout_s)
+        except queue.Empty:
+            self._drop_child()
+            return ParseFailure(ticket.path, "timeout", f"{ticket.path}: reading took longer than "
+                                f"{self.timeout_s:.0f} s and was stopped")
+        if outcome is _DEAD:
+            self._drop_child()
+            return ParseFailure(ticket.path, "crash", f"{ticket.path}: the PDF reader crashed "
+                                "on this file")
+        assert isinstance(outcome, Parsed | ParseFailure)
+        return outcome
+
+    def _ensure_child(self) -> _Child | None:
+        """The reader process, started and answering; None when it cannot run here."""
+        if self._child is None:
+            try:
+                child = _Child()
+                ok = child.send((__name__, "ping", "", self.options))
+                answer = child.results.get(timeout=START_S) if ok else _DEAD
+            except (OSError, queue.Empty):
+                answer = _DEAD
+            if not isinstance(answer, ParseFailure) or answer.kind != "pong":
+                log.warning("the PDF reader process cannot start; reading PDFs in the app instead")
+                self.isolate = False
+                return None
+            self._child = child
+        return self._child
+
+    def _drop_child(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            child.kill()
+
+    def close(self) -> None:
+        self._pending.clear()
+        self._drop_child()
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -1,0 +1,244 @@
+"""The library service on real generated PDFs, with the tiny model and LanceDB in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from grit_desktop.config import Settings
+from grit_desktop.engine.library import (
+    ChunksEmbedded,
+    FileFinished,
+    FileParsed,
+    IngestEvent,
+    IngestFinished,
+    Library,
+    find_pdfs,
+)
+from grit_desktop.engine.model import GritModel
+from grit_desktop.errors import GritError
+from tests import pdfs
+
+SMALL = Settings(chunk_tokens=64, chunk_overlap_tokens=8)
+
+
+def finished(events: list[IngestEvent]) -> IngestFinished:
+    last = events[-1]
+    assert isinstance(last, IngestFinished)
+    return last
+
+
+def ingest(library: Library, *paths: Path | str, **kw: object) -> IngestFinished:
+    return finished(list(library.ingest(list(paths), **kw)))  # type: ignore[arg-type]
+
+
+def statuses(done: IngestFinished) -> dict[str, tuple[str, str]]:
+    return {Path(r.path).name: (r.status, r.reason) for r in done.results}
+
+
+@pytest.fixture
+def library(tmp_path: Path, tiny_model: GritModel):  # type: ignore[no-untyped-def]
+    with Library(tmp_path / "home", SMALL, tiny_model, isolate_reader=False) as lib:
+        yield lib
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    return folder
+
+
+def test_page_numbers_of_hits_are_the_pages_of_the_text(library: Library, docs: Path) -> None:
+    pdfs.make_big_pdf(docs / "big.pdf", 30)
+    done = ingest(library, docs / "big.pdf")
+    assert statuses(done) == {"big.pdf": ("ok", "")}
+    for n in (1, 7, 30):
+        hits = library.search(f"w{n}x", k=3, mode="text")
+        assert hits, n
+        top = hits[0]
+        assert top.page_start <= n <= top.page_end
+        page = pdfs.big_page_text(n)
+        assert f"w{n}x" in top.text and f"w{n}x" in page
+
+
+def test_a_folder_of_good_and_bad_files(library: Library, docs: Path) -> None:
+    pdfs.make_pdf(docs / "good.pdf", ["The warranty lasts two years.", "Page two text."], title="Good")
+    (docs / "sub").mkdir()
+    pdfs.make_pdf(docs / "sub" / "nested.pdf", ["Nested document text."], title="Nested")
+    pdfs.make_encrypted_pdf(docs / "locked.pdf")
+    pdfs.make_corrupt_pdf(docs / "corrupt.pdf")
+    (docs / "empty.pdf").write_bytes(b"")
+    pdfs.make_not_a_pdf(docs / "picture.pdf")
+    pdfs.make_image_only_pdf(docs / "scan.pdf")
+    pdfs.make_zero_page_pdf(docs / "nopages.pdf")
+    (docs / "notes.txt").write_text("not a pdf and not named like one")
+    before = {p: (p.read_bytes(), p.stat().st_mtime) for p in docs.rglob("*") if p.is_file()}
+    done = ingest(library, docs)
+    got = statuses(done)
+    assert set(got) == {"good.pdf", "nested.pdf", "locked.pdf", "corrupt.pdf", "empty.pdf",
+                        "picture.pdf", "scan.pdf", "nopages.pdf"}
+    assert got["good.pdf"][0] == got["nested.pdf"][0] == "ok"
+    for name, word in [("locked.pdf", "password"), ("corrupt.pdf", "damaged"),
+                       ("empty.pdf", "empty"), ("picture.pdf", "not a PDF"),
+                       ("scan.pdf", "scan"), ("nopages.pdf", "no pages")]:
+        status, reason = got[name]
+        assert status == "error", name
+        assert word.lower() in reason.lower(), (name, reason)
+        assert "\n" not in reason
+    listed = {Path(d.path).name: d for d in library.documents()}
+    assert listed["good.pdf"].status == "ready" and listed["good.pdf"].pages == 2
+    assert listed["locked.pdf"].status == "error" and "password" in listed["locked.pdf"].error
+    assert {Path(h.path).name for h in library.search("text", k=10, mode="text")} == {
+        "good.pdf", "nested.pdf"}
+    after = {p: (p.read_bytes(), p.stat().st_mtime) for p in docs.rglob("*") if p.is_file()}
+    assert after == before  # source files are never modified
+
+
+def test_adding_the_same_file_again_is_a_no_op(library: Library, docs: Path) -> None:
+    pdfs.make_pdf(docs / "a.pdf", ["Alpha text on page one.", "Beta text on page two."])
+    first = ingest(library, docs / "a.pdf")
+    doc = library.documents()[0]
+    chunks = library.store.chunk_count(doc.doc_id)
+    again = ingest(library, docs / "a.pdf")
+    assert statuses(again) == {"a.pdf": ("skipped", "already indexed")}
+    assert [d.doc_id for d in library.documents()] == [doc.doc_id]
+    assert library.store.chunk_count(doc.doc_id) == chunks == first.results[0].chunks
+    os.utime(docs / "a.pdf")  # touched, same content: read again, recognised by its hash
+    assert statuses(ingest(library, docs / "a.pdf")) == {"a.pdf": ("skipped", "already indexed")}
+
+
+def test_a_changed_file_replaces_its_old_version(library: Library, docs: Path) -> None:
+    path = docs / "manual.pdf"
+    pdfs.make_pdf(path, ["The old text mentions zebra."])
+    ingest(library, path)
+    old = library.documents()[0]
+    pdfs.make_pdf(path, ["The new text mentions giraffe."])
+    done = ingest(library, path)
+    assert statuses(done) == {"manual.pdf": ("ok", "")}
+    docs_now = library.documents()
+    assert len(docs_now) == 1 and docs_now[0].doc_id != old.doc_id
+    assert library.store.chunk_count(old.doc_id) == 0
+    assert library.search("giraffe", mode="text") and not library.search("zebra", mode="text")
+
+
+def test_same_content_elsewhere_and_a_moved_file(library: Library, docs: Path) -> None:
+    pdfs.make_pdf(docs / "a.pdf", ["Shared content here."])
+    ingest(library, docs / "a.pdf")
+    (docs / "copy.pdf").write_bytes((docs / "a.pdf").read_bytes())
+    status, reason = statuses(ingest(library, docs / "copy.pdf"))["copy.pdf"]
+    assert status == "skipped" and reason == f"same content as {docs / 'a.pdf'}"
+    (docs / "a.pdf").rename(docs / "moved.pdf")
+    (docs / "copy.pdf").unlink()
+    status, reason = statuses(ingest(library, docs / "moved.pdf"))["moved.pdf"]
+    assert status == "skipped" and reason.startswith("moved from")
+    assert [Path(d.path).name for d in library.documents()] == ["moved.pdf"]
+
+
+def test_remove_by_path_and_id_prefix(library: Library, docs: Path) -> None:
+    pdfs.make_pdf(docs / "a.pdf", ["First document."])
+    pdfs.make_pdf(docs / "b.pdf", ["Second document."])
+    ingest(library, docs)
+    a, b = sorted(library.documents(), key=lambda d: d.path)
+    assert library.remove(str(docs / "a.pdf")).doc_id == a.doc_id
+    assert library.remove(b.doc_id[:8]).doc_id == b.doc_id
+    assert library.documents() == []
+    assert library.store.chunk_count(a.doc_id) == library.store.chunk_count(b.doc_id) == 0
+    with pytest.raises(GritError, match="no document"):
+        library.remove("nothing-like-this")
+    assert (docs / "a.pdf").exists()  # the file itself stays
+
+
+def test_hybrid_finds_a_rare_word_that_vectors_alone_miss(library: Library, docs: Path) -> None:
+    filler = "General remarks about maintenance schedules, cleaning and filters."
+    pages = [f"Part {i}. {filler} {filler} {filler}" for i in range(40)]
+    pages[28] = f"Replace the fan motor XJ4471 every five thousand hours. {filler} {filler}"
+    pdfs.make_pdf(docs / "m.pdf", pages)
+    ingest(library, docs / "m.pdf")
+    hybrid = library.search("XJ4471", k=2, mode="hybrid")
+    vector = library.search("XJ4471", k=2, mode="vector")
+    assert any("XJ4471" in h.text for h in hybrid)
+    assert not any("XJ4471" in h.text for h in vector)  # the random model cannot tell
+
+
+def test_cancel_between_batches_and_resume(tiny_model: GritModel, tmp_path: Path, docs: Path) -> None:
+    settings = Settings(chunk_tokens=64, chunk_overlap_tokens=8, embed_batch_tokens=64)
+    pdfs.make_big_pdf(docs / "big.pdf", 20)
+    cancel = threading.Event()
+    home = tmp_path / "home"
+    with Library(home, settings, tiny_model, isolate_reader=False) as lib:
+        events = []
+        for event in lib.ingest([docs / "big.pdf"], cancel):
+            events.append(event)
+            if isinstance(event, ChunksEmbedded) and event.done >= 3:
+                cancel.set()
+        done = finished(events)
+        assert done.cancelled and not any(isinstance(e, FileFinished) for e in events)
+        [doc] = lib.interrupted()
+        written = lib.store.chunk_count(doc.doc_id)
+        assert 3 <= written < doc.chunks
+        assert lib.search("w3x", mode="text") == []  # half a document is never visible
+    with Library(home, settings, tiny_model, isolate_reader=False) as lib:
+        events = list(lib.ingest([]))  # nothing new asked: the interrupted one resumes
+        assert events[0].resumed == 1  # type: ignore[union-attr]
+        embedded = [e for e in events if isinstance(e, ChunksEmbedded)]
+        assert embedded[0].done > written  # it went on from where it stopped
+        [doc] = lib.documents()
+        assert doc.status == "ready"
+        chunks = lib.store.chunks_of(doc.doc_id)
+        assert [c.index for c in chunks] == list(range(doc.chunks))  # no gap, no duplicate
+        assert lib.search("w3x", mode="text")
+
+
+def test_progress_events_are_in_order(library: Library, docs: Path) -> None:
+    pdfs.make_big_pdf(docs / "a.pdf", 5)
+    events = list(library.ingest([docs]))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "IngestStarted" and kinds[-1] == "IngestFinished"
+    assert kinds.index("FileStarted") < kinds.index("FileParsed") < kinds.index("ChunksEmbedded")
+    parsed = next(e for e in events if isinstance(e, FileParsed))
+    embedded = [e.done for e in events if isinstance(e, ChunksEmbedded)]
+    assert embedded == sorted(embedded) and embedded[-1] == parsed.chunks
+
+
+def test_find_pdfs_recursion_links_and_missing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    pdfs.make_pdf(root / "one.pdf", ["x"])
+    pdfs.make_pdf(root / "a" / "b" / "TWO.PDF", ["x"])
+    (root / "a" / "readme.txt").write_text("x")
+    (root / "a" / "loop").symlink_to(root, target_is_directory=True)  # a link loop
+    (root / "alias.pdf").symlink_to(root / "one.pdf")  # the same file twice
+    files, errors = find_pdfs([root, root / "one.pdf", tmp_path / "missing"])
+    names = sorted(p.name for p in files)
+    assert len(names) == 2 and names[0] == "TWO.PDF" and names[1] in ("alias.pdf", "one.pdf")
+    assert [e.reason for e in errors] == [f"{tmp_path / 'missing'}: no such file or folder"]
+
+
+def test_a_file_vanishing_mid_ingest_is_reported(library: Library, docs: Path) -> None:
+    pdfs.make_pdf(docs / "a.pdf", ["First."])
+    pdfs.make_pdf(docs / "b.pdf", ["Second."])
+    events = library.ingest([docs])
+    for event in events:
+        if isinstance(event, FileFinished):
+            (docs / "b.pdf").unlink(missing_ok=True)
+        if isinstance(event, IngestFinished):
+            got = statuses(event)
+    assert got["a.pdf"][0] == "ok"
+    assert got["b.pdf"] == ("error", f"{docs / 'b.pdf'} does not exist (moved or deleted?)")
+
+
+def test_listing_without_a_model(tmp_path: Path, tiny_model: GritModel, docs: Path) -> None:
+    home = tmp_path / "home"
+    with Library(home, SMALL, None) as empty:
+        assert empty.documents() == []
+    pdfs.make_pdf(docs / "a.pdf", ["Some text."])
+    with Library(home, SMALL, tiny_model, isolate_reader=False) as lib:
+        ingest(lib, docs)
+    with Library(home, SMALL, None) as lib:
+        assert [d.status for d in lib.documents()] == ["ready"]
+        with pytest.raises(GritError, match="no model"):
+            list(lib.ingest([docs]))

@@ -1,0 +1,80 @@
+"""The PDF reader process: a crash or hang costs one file, never the app or the other files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grit_desktop.engine import parsing
+from grit_desktop.engine.parsing import ChunkOptions, Parsed, ParseFailure, Parser
+from tests import pdfs
+from tests.engine import reader_targets
+
+
+@pytest.fixture
+def options(tiny_model_dir: Path) -> ChunkOptions:
+    return ChunkOptions(str(tiny_model_dir), chunk_tokens=64, overlap_tokens=8)
+
+
+def test_reads_in_a_child_process(options: ChunkOptions, tmp_path: Path) -> None:
+    path = pdfs.make_pdf(tmp_path / "a.pdf", ["Hello page one.", "Hello page two."])
+    parser = Parser(options)
+    try:
+        outcome = parser.result(parser.submit(str(path)))
+        assert isinstance(outcome, Parsed)
+        assert outcome.pdf.page_count == 2 and outcome.chunks
+        assert parser._child is not None and parser._child.proc.pid > 0  # a real child process
+    finally:
+        parser.close()
+
+
+def test_a_crash_fails_that_file_only(options: ChunkOptions, tmp_path: Path) -> None:
+    good1 = pdfs.make_pdf(tmp_path / "one.pdf", ["First."])
+    bad = pdfs.make_pdf(tmp_path / "crash.pdf", ["Kills the reader."])
+    good2 = pdfs.make_pdf(tmp_path / "two.pdf", ["Second."])
+    parser = Parser(options, target=reader_targets.crash_on_marked)
+    try:
+        tickets = [parser.submit(str(p)) for p in (good1, bad, good2)]  # all read ahead
+        results = [parser.result(t) for t in tickets]
+    finally:
+        parser.close()
+    assert isinstance(results[0], Parsed)
+    assert isinstance(results[1], ParseFailure) and results[1].kind == "crash"
+    assert "crashed" in results[1].message
+    assert isinstance(results[2], Parsed)  # read again by a fresh reader
+
+
+def test_a_hang_is_cut_off(options: ChunkOptions, tmp_path: Path) -> None:
+    hang = pdfs.make_pdf(tmp_path / "hang.pdf", ["Never finishes."])
+    good = pdfs.make_pdf(tmp_path / "good.pdf", ["Fine."])
+    parser = Parser(options, timeout_s=3, target=reader_targets.crash_on_marked)
+    try:
+        first = parser.result(parser.submit(str(hang)))
+        second = parser.result(parser.submit(str(good)))
+    finally:
+        parser.close()
+    assert isinstance(first, ParseFailure) and first.kind == "timeout"
+    assert isinstance(second, Parsed)
+
+
+def test_tickets_never_redeemed_are_skipped(options: ChunkOptions, tmp_path: Path) -> None:
+    a = pdfs.make_pdf(tmp_path / "a.pdf", ["Alpha."])
+    b = pdfs.make_pdf(tmp_path / "b.pdf", ["Beta."])
+    parser = Parser(options)
+    try:
+        parser.submit(str(a))
+        outcome = parser.result(parser.submit(str(b)))
+    finally:
+        parser.close()
+    assert isinstance(outcome, Parsed) and outcome.pdf.path.name == "b.pdf"
+
+
+def test_falls_back_to_reading_in_process_when_no_child_can_start(
+    options: ChunkOptions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parsing, "reader_command", lambda: ["false"])
+    path = pdfs.make_pdf(tmp_path / "a.pdf", ["Text."])
+    parser = Parser(options)
+    outcome = parser.result(parser.submit(str(path)))
+    assert isinstance(outcome, Parsed) and parser.isolate is False
