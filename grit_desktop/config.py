@@ -57,8 +57,8 @@ class Settings:
         "doc", "GRIT caching: none, doc, query, query-doc or doc-query (see README)."
     )
     kv_cache_mb: int = _setting(2048, "Memory budget of the key/value cache of passages, in MiB.")
-    chunk_tokens: int = _setting(384, "Target passage length, in tokens.")
-    chunk_overlap_tokens: int = _setting(48, "Tokens shared by consecutive passages.")
+    chunk_tokens: int = _setting(512, "Longest passage, in tokens.")
+    chunk_overlap_tokens: int = _setting(64, "Tokens shared by consecutive passages.")
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first field whose value is out of range."""

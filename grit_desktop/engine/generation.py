@@ -19,6 +19,7 @@ class GenerationParams:
     temperature: float = 0.0
     top_p: float = 0.95
     seed: int | None = None
+    stop_at_eos: bool = True  # False: always generate max_new_tokens (benchmarks)
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

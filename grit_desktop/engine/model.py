@@ -378,7 +378,7 @@ class GritModel:
             token = sample(out.logits[0, -1])
             if stats.first_token_s is None:
                 stats.first_token_s = time.perf_counter() - t0
-            if token == self.eos_id:
+            if token == self.eos_id and params.stop_at_eos:
                 stats.finish = "eos"
                 break
             stats.new_tokens += 1

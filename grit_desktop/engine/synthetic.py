@@ -89,7 +89,7 @@ def mistral_tokenizer() -> Any:
 
 
 def build_model(folder: str | Path, shape: str = "tiny", seed: int = 0, dtype: str = "float32",
-                tokenizer: str = "bpe") -> Path:
+                tokenizer: str = "bpe", device: str = "cpu") -> Path:
     """Write a random Mistral of ``shape`` and its tokenizer to ``folder`` (safetensors).
 
     ``tokenizer`` is ``bpe`` (a small byte-level BPE trained here) or ``mistral`` (GritLM-7B's
@@ -110,7 +110,8 @@ def build_model(folder: str | Path, shape: str = "tiny", seed: int = 0, dtype: s
         tie_word_embeddings=False, **dims,
     )
     torch.manual_seed(seed)
-    model = MistralForCausalLM(config).to(getattr(torch, dtype))
+    with torch.device(device):  # a 7B model initialises in seconds on a GPU, minutes on a CPU
+        model = MistralForCausalLM(config).to(getattr(torch, dtype))
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder

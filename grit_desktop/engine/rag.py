@@ -1,0 +1,354 @@
+"""Answering a question from the library: retrieval, GRIT cached generation, citations.
+
+`Answerer.answer` is a generator of events: `Retrieved` (the numbered passages, before the
+first token), `Token` (text as it streams), `Answered` (the whole answer, sources, timings).
+
+Cache modes (GRIT.md, "RAG with caching"):
+- ``none``: passages and question are fed to generation as one prompt (plain RAG);
+- ``doc`` (default): each passage's key/value states come from its embedding pass
+  ``<s><|embed|>\\n{passage}``, laid end to end (keys re-rotated), and only the question is fed;
+- ``query``, ``query-doc``, ``doc-query``: the other variants of the paper, for comparison.
+
+Passage states are kept in a byte-bounded LRU (`KVCache`), so a follow-up question over the same
+passages starts without reading them again.
+
+Threading: used from the engine worker thread; the model serialises its own calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from grit_desktop.config import CacheMode, Settings
+from grit_desktop.engine import prompts
+from grit_desktop.engine.chats import Message, Source
+from grit_desktop.engine.citations import CitationFilter
+from grit_desktop.engine.generation import GenerationParams, GenerationStats
+from grit_desktop.engine.kvcache import KVCache, KVState, concat
+from grit_desktop.engine.library import Library
+from grit_desktop.engine.model import GritModel
+from grit_desktop.engine.store import SearchHit
+
+log = logging.getLogger(__name__)
+
+#: Tokens kept free for the answer's framing (markers, citation note) beyond the counted suffix.
+_MARGIN = 16
+#: Most tokens of earlier turns put back into the prompt of a follow-up.
+HISTORY_TOKENS = 1024
+#: A question this short (in words) is read together with the previous one when searching.
+FOLLOW_UP_WORDS = 8
+_PAGE_REF = re.compile(r"\b(?:pages?|pp?\.)\s*(\d{1,5})(?:\s*(?:-|–|to)\s*(\d{1,5}))?", re.I)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    sources: list[Source]
+    retrieval_ms: float
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class Answered:
+    text: str
+    sources: list[Source]
+    timings: dict[str, float]
+    finish: str
+
+
+AnswerEvent = Retrieved | Token | Answered
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where one segment of the prompt sits: positions ``start .. start+length-1``."""
+
+    segment: prompts.Segment
+    start: int
+    length: int
+
+
+@dataclass
+class Prompt:
+    """A prompt ready for generation: a cached prefix (states laid end to end) and fed tokens."""
+
+    state: KVState | None
+    ids: list[int]
+    layout: list[Placed] = field(default_factory=list)
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    @property
+    def cached_tokens(self) -> int:
+        return self.state.length if self.state is not None else 0
+
+
+class Answerer:
+    """Retrieval + generation over one library with one model and one passage KV cache."""
+
+    def __init__(self, model: GritModel, library: Library, settings: Settings,
+                 cache: KVCache | None = None) -> None:
+        self.model = model
+        self.library = library
+        self.settings = settings
+        self.cache = cache if cache is not None else KVCache(settings.kv_cache_mb * 2**20)
+
+    # -- retrieval ----------------------------------------------------------------------------
+
+    def retrieve(self, question: str, history: Sequence[Message] = (), k: int | None = None) -> list[Source]:
+        """The ``k`` passages for ``question``, numbered from 1, best first.
+
+        A short follow-up is searched together with the previous question; a question naming a
+        page ("what about page 5?") first takes the passages on that page of the documents the
+        conversation cited last.
+        """
+        k = k or self.settings.top_k
+        query = search_text(question, history)
+        vector = self.model.embed([query], prompts.QUERY_TASK).vectors[0]
+        on_pages = self._passages_on_pages(question, history, vector, k)
+        hits = self.library.store.search_hybrid(vector, query, k)
+        chosen = _merge(on_pages, hits, k)
+        return [_source(n, hit) for n, hit in enumerate(chosen, 1)]
+
+    def _passages_on_pages(self, question: str, history: Sequence[Message], vector: np.ndarray,
+                           k: int) -> list[SearchHit]:
+        pages = page_references(question)
+        if not pages:
+            return []
+        doc_ids = _last_cited_docs(history) or [
+            d.doc_id for d in self.library.documents() if d.status == "ready"]
+        found: list[tuple[float, SearchHit]] = []
+        for doc_id in doc_ids:
+            for chunk in self.library.store.chunks_of(doc_id):
+                if any(chunk.page_start <= p <= chunk.page_end for p in pages):
+                    hit = self.library.store.chunk(chunk.chunk_id)
+                    if hit is not None:
+                        found.append((float(np.dot(chunk.vector, vector)), hit))
+        found.sort(key=lambda pair: -pair[0])
+        return [hit for _, hit in found[:k]]
+
+    # -- prompt -------------------------------------------------------------------------------
+
+    def assemble(self, mode: CacheMode, question: str, sources: Sequence[Source],
+                 history: Sequence[Message] = (), max_new_tokens: int | None = None) -> Prompt:
+        """Lay out the GRIT prompt of ``mode``: cached segments' states, then fed tokens.
+
+        Passages are dropped from the end (lowest ranked) or cut so that prompt and answer fit
+        the model's context.
+        """
+        budget = self.model.info.context_length - (max_new_tokens or self.settings.max_new_tokens)
+        texts = self._fit([self._clean(s.text) for s in sources], mode, question, history, budget)
+        segments = prompts.rag(mode, self._question(question, len(texts), mode), texts)
+        segments = self._with_history(segments, history)
+        return self._build(mode, segments, [s.chunk_id for s in sources[: len(texts)]])
+
+    def _build(self, mode: CacheMode, segments: list[prompts.Segment], chunk_ids: list[str]) -> Prompt:
+        states: list[KVState] = []
+        ids: list[int] = []
+        layout: list[Placed] = []
+        hits = misses = 0
+        doc_keys = iter(chunk_ids)
+        position = 0
+        for seg in segments:
+            if seg.cached:
+                key = (mode, next(doc_keys)) if seg.role == "doc" else None
+                state, hit = self._state(seg, key)
+                hits, misses = hits + hit, misses + (not hit and key is not None)
+                states.append(state)
+                length = state.length
+            else:
+                seg_ids = self.model.tokenize(seg.text, bos=seg.bos, continuation=not seg.bos)
+                ids.extend(seg_ids)
+                length = len(seg_ids)
+            layout.append(Placed(seg, position, length))
+            position += length
+        prefix = concat(states, self.model.rope) if states else None
+        return Prompt(prefix, ids, layout, hits, misses)
+
+    def _state(self, seg: prompts.Segment, key: tuple[str, str] | None) -> tuple[KVState, bool]:
+        """The states of a cached segment, from the LRU or from an embedding pass."""
+        if key is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached, True
+        if seg.bos and seg.text.startswith(prompts.EMBED):
+            # exactly the embedding pass of this text: <s><|embed|>\n{text}
+            body = seg.text[len(prompts.EMBED):]
+            result = self.model.embed([body], None, max_length=self.model.info.context_length,
+                                      return_states=True)
+            assert result.states is not None
+            state = result.states[0]
+        else:
+            ids = self.model.tokenize(seg.text, bos=seg.bos, continuation=not seg.bos)
+            state = self.model.prefill(ids, bidirectional=True)
+        if key is not None:
+            self.cache.put(key, state)
+            state = state.clone()  # generation must not touch what the cache keeps
+        return state, False
+
+    def _clean(self, text: str) -> str:
+        return prompts.neutralize(text, self.model.special_tokens)
+
+    def _question(self, question: str, n_docs: int, mode: CacheMode) -> str:
+        q = self._clean(question.strip())
+        if n_docs and mode in ("none", "doc"):
+            q += (f"\n\n(The passages above are numbered [1] to [{n_docs}] in the order given; "
+                  "cite the ones you use as [n].)")
+        return q
+
+    def _with_history(self, segments: list[prompts.Segment],
+                      history: Sequence[Message]) -> list[prompts.Segment]:
+        """Put earlier turns (most recent first, within a budget) before the last user turn."""
+        turns = self._recent_turns(history)
+        if not turns:
+            return segments
+        eos = self.model.tokenizer.eos_token or "</s>"
+        past = "\n".join(f"{prompts.USER}{u}\n{prompts.ASSISTANT}{a}{eos}" for u, a in turns)
+        last = segments[-1]
+        at = last.text.index(prompts.USER)
+        text = f"{last.text[:at]}{past}\n{last.text[at:]}"
+        return [*segments[:-1], prompts.Segment(text, last.bos, last.cached, last.role)]
+
+    def _recent_turns(self, history: Sequence[Message]) -> list[tuple[str, str]]:
+        pairs: list[tuple[str, str]] = []
+        pending: str | None = None
+        for m in history:
+            if m.role == "user":
+                pending = m.text
+            elif pending is not None:
+                pairs.append((self._clean(pending), self._clean(_strip_citations(m.text))))
+                pending = None
+        kept: list[tuple[str, str]] = []
+        used = 0
+        for u, a in reversed(pairs):
+            cost = self.model.count_tokens(u) + self.model.count_tokens(a) + 8
+            if used + cost > HISTORY_TOKENS:
+                break
+            kept.insert(0, (u, a))
+            used += cost
+        return kept
+
+    def _fit(self, texts: list[str], mode: CacheMode, question: str, history: Sequence[Message],
+             budget: int) -> list[str]:
+        """Passages that fit ``budget`` tokens together with the rest of the prompt."""
+        frame = prompts.rag(mode, self._question(question, len(texts), mode), [""] * len(texts))
+        frame = self._with_history(frame, history)
+        fixed = sum(self.model.count_tokens(s.text) + s.bos for s in frame) + _MARGIN
+        room = budget - fixed
+        kept: list[str] = []
+        for text in texts:
+            if room <= 8:
+                break
+            ids = self.model.tokenize(text)
+            if len(ids) > room:
+                text = self.model.decode(ids[:room])
+            kept.append(text)
+            room -= min(len(ids), room) + 4
+        if len(kept) < len(texts):
+            log.info("context budget: %d of %d passages kept", len(kept), len(texts))
+        return kept
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def answer(self, question: str, history: Sequence[Message] = (), *, mode: CacheMode | None = None,
+               k: int | None = None, params: GenerationParams | None = None,
+               cancel: threading.Event | None = None) -> Iterator[AnswerEvent]:
+        """Retrieve, then stream the answer. Ends with `Answered` (also when cancelled)."""
+        t0 = time.perf_counter()
+        mode = mode or self.settings.cache_mode
+        params = params or GenerationParams(self.settings.max_new_tokens, self.settings.temperature,
+                                             self.settings.top_p)
+        sources = self.retrieve(question, history, k)
+        t_retrieved = time.perf_counter()
+        yield Retrieved(sources, (t_retrieved - t0) * 1000)
+        prompt = self.assemble(mode, question, sources, history, params.max_new_tokens)
+        t_prompt = time.perf_counter()
+        stats = GenerationStats()
+        cite = CitationFilter(len([p for p in prompt.layout if p.segment.role == "doc"]) or len(sources))
+        pieces: list[str] = []
+        for piece in self.model.generate(prompt.ids, state=prompt.state, params=params,
+                                         cancel=cancel, stats=stats):
+            shown = cite.push(piece)
+            if shown:
+                pieces.append(shown)
+                yield Token(shown)
+        tail = cite.flush()
+        if tail:
+            pieces.append(tail)
+            yield Token(tail)
+        first = stats.first_token_s
+        timings = {
+            "retrieval_ms": (t_retrieved - t0) * 1000,
+            "prompt_ms": (t_prompt - t_retrieved) * 1000,
+            "first_token_ms": (t_prompt - t0 + first) * 1000 if first is not None else 0.0,
+            "total_ms": (time.perf_counter() - t0) * 1000,
+            "prompt_tokens": float(stats.prompt_tokens),
+            "cached_tokens": float(stats.cached_tokens),
+            "new_tokens": float(stats.new_tokens),
+            "tokens_per_s": stats.decode_tokens_per_s,
+            "cache_hits": float(prompt.cache_hits),
+            "cache_misses": float(prompt.cache_misses),
+        }
+        yield Answered("".join(pieces), sources, timings, stats.finish or "eos")
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def search_text(question: str, history: Sequence[Message]) -> str:
+    """What is searched for: the question, with the previous one when it is a short follow-up."""
+    previous = next((m.text for m in reversed(history) if m.role == "user"), None)
+    if previous and len(question.split()) <= FOLLOW_UP_WORDS:
+        return f"{previous}\n{question}"
+    return question
+
+
+def page_references(question: str) -> list[int]:
+    """Page numbers a question names: "page 5", "p. 12", "pages 3-4" (at most 20 pages)."""
+    pages: list[int] = []
+    for m in _PAGE_REF.finditer(question):
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) else first
+        pages.extend(range(first, min(last, first + 19) + 1))
+    return sorted(set(pages))
+
+
+def _last_cited_docs(history: Sequence[Message]) -> list[str]:
+    for m in reversed(history):
+        if m.role == "assistant" and m.sources:
+            return list(dict.fromkeys(s.doc_id for s in m.sources))
+    return []
+
+
+def _merge(first: list[SearchHit], then: list[SearchHit], k: int) -> list[SearchHit]:
+    seen: set[str] = set()
+    merged: list[SearchHit] = []
+    for hit in [*first, *then]:
+        if hit.chunk_id not in seen:
+            seen.add(hit.chunk_id)
+            merged.append(hit)
+    return merged[:k]
+
+
+def _source(n: int, hit: SearchHit) -> Source:
+    return Source(n, hit.chunk_id, hit.doc_id, hit.title, hit.path, hit.page_start, hit.page_end,
+                  hit.char_start, hit.char_end, hit.score, hit.text)
+
+
+_CITATION = re.compile(r"\s?\[\d+(?:\s*,\s*\d+)*\]")
+
+
+def _strip_citations(text: str) -> str:
+    """An earlier answer without its [n] markers (their numbers meant that turn's passages)."""
+    return _CITATION.sub("", text)
