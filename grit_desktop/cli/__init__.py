@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from grit_desktop import __version__
-from grit_desktop.cli import bench, docs, download, embed, ingest, remove, search
+from grit_desktop.cli import ask, bench, chats, docs, download, embed, export, ingest, remove, search
 from grit_desktop.cli.common import global_options
 from grit_desktop.errors import GritError
 
 #: Each subcommand module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-COMMANDS = (ingest, docs, search, remove, embed, download, bench)
+COMMANDS = (ingest, docs, search, remove, ask, chats, export, embed, download, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
