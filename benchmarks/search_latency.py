@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from grit_desktop.engine import store as store_module
-from grit_desktop.engine.store import ChunkRecord, DocumentRecord, SearchHit, Store
+from grit_desktop.engine.records import ChunkRecord, DocumentRecord, SearchHit
+from grit_desktop.engine.store import Store
 
 CHUNKS_PER_DOC = 100
 WRITE_BATCH = 2_000  # chunks per add_chunks call (one LanceDB write each)

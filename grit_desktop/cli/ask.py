@@ -11,7 +11,8 @@ from typing import get_args
 from grit_desktop.cli.common import open_library, settings_from
 from grit_desktop.config import CacheMode, data_dir
 from grit_desktop.engine.chats import Chats
-from grit_desktop.engine.rag import Answered, Answerer, Retrieved, Token
+from grit_desktop.engine.events import Answered, Retrieved, Token
+from grit_desktop.engine.rag import Answerer
 
 NAME = "ask"
 HELP = "answer a question from your documents (streams the answer, then its sources)"

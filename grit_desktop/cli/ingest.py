@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from grit_desktop.cli.common import open_library
-from grit_desktop.engine.library import (
+from grit_desktop.engine.events import (
     ChunksEmbedded,
     FileFinished,
     FileParsed,

@@ -36,7 +36,8 @@ from grit_desktop.engine.kvcache import KVCache
 from grit_desktop.engine.model import GritModel
 from grit_desktop.engine.prompts import CACHE_MODES
 from grit_desktop.engine.rag import Answerer
-from grit_desktop.engine.store import ChunkRecord, DocumentRecord, Store
+from grit_desktop.engine.records import ChunkRecord, DocumentRecord
+from grit_desktop.engine.store import Store
 
 SIZES = (500, 2000, 4000)
 QUESTION = "What does the text say about the warranty and how long does it last?"

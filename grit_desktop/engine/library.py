@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -33,16 +33,26 @@ import numpy as np
 
 from grit_desktop.config import Settings
 from grit_desktop.engine.chunking import Chunk
+from grit_desktop.engine.events import (
+    ChunksEmbedded,
+    FileFinished,
+    FileParsed,
+    FileResult,
+    FileStarted,
+    IngestEvent,
+    IngestFinished,
+    IngestStarted,
+)
 from grit_desktop.engine.model import GritModel
 from grit_desktop.engine.parsing import ChunkOptions, Parsed, ParseFailure, Parser, Ticket
 from grit_desktop.engine.pdf import ParsedPdf, file_sha256
 from grit_desktop.engine.prompts import QUERY_TASK
-from grit_desktop.engine.store import ChunkRecord, DocumentRecord, SearchHit, Store
+from grit_desktop.engine.records import ChunkRecord, DocumentRecord, SearchHit
+from grit_desktop.engine.store import Store
 from grit_desktop.errors import GritError
 
 log = logging.getLogger(__name__)
 
-FileStatus = Literal["ok", "skipped", "error"]
 SearchMode = Literal["hybrid", "vector", "text"]
 
 
@@ -50,70 +60,6 @@ SearchMode = Literal["hybrid", "vector", "text"]
 # events
 
 
-@dataclass(frozen=True)
-class FileResult:
-    """What became of one file."""
-
-    path: str
-    status: FileStatus
-    doc_id: str = ""
-    title: str = ""
-    pages: int = 0
-    chunks: int = 0
-    reason: str = ""
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class IngestStarted:
-    files: int
-    resumed: int = 0  # of which, documents left half-indexed by an earlier run
-
-
-@dataclass(frozen=True)
-class FileStarted:
-    index: int  # 0-based position among the files of this ingest
-    files: int
-    path: str
-
-
-@dataclass(frozen=True)
-class FileParsed:
-    path: str
-    doc_id: str
-    title: str
-    pages: int
-    chunks: int
-    scanned_pages: int
-
-
-@dataclass(frozen=True)
-class ChunksEmbedded:
-    path: str
-    doc_id: str
-    done: int   # chunks of this file embedded and written so far
-    total: int
-
-
-@dataclass(frozen=True)
-class FileFinished:
-    index: int
-    files: int
-    result: FileResult
-
-
-@dataclass(frozen=True)
-class IngestFinished:
-    results: list[FileResult] = field(default_factory=list)
-    cancelled: bool = False
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> list[FileResult]:
-        return [r for r in self.results if r.status == "error"]
-
-
-IngestEvent = IngestStarted | FileStarted | FileParsed | ChunksEmbedded | FileFinished | IngestFinished
 
 
 # ------------------------------------------------------------------------------------------------

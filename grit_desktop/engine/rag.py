@@ -30,11 +30,12 @@ from grit_desktop.config import CacheMode, Settings
 from grit_desktop.engine import prompts
 from grit_desktop.engine.chats import Message, Source
 from grit_desktop.engine.citations import CitationFilter
+from grit_desktop.engine.events import Answered, AnswerEvent, Retrieved, Token
 from grit_desktop.engine.generation import GenerationParams, GenerationStats
 from grit_desktop.engine.kvcache import KVCache, KVState, concat
 from grit_desktop.engine.library import Library
 from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.store import SearchHit
+from grit_desktop.engine.records import SearchHit
 
 log = logging.getLogger(__name__)
 
@@ -47,26 +48,6 @@ FOLLOW_UP_WORDS = 8
 _PAGE_REF = re.compile(r"\b(?:pages?|pp?\.)\s*(\d{1,5})(?:\s*(?:-|–|to)\s*(\d{1,5}))?", re.I)
 
 
-@dataclass(frozen=True)
-class Retrieved:
-    sources: list[Source]
-    retrieval_ms: float
-
-
-@dataclass(frozen=True)
-class Token:
-    text: str
-
-
-@dataclass(frozen=True)
-class Answered:
-    text: str
-    sources: list[Source]
-    timings: dict[str, float]
-    finish: str
-
-
-AnswerEvent = Retrieved | Token | Answered
 
 
 @dataclass(frozen=True)

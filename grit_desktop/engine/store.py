@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import lancedb
 import numpy as np
@@ -44,11 +44,16 @@ import pyarrow as pa
 from lancedb.index import FTS, BTree, IvfRq
 from lancedb.query import MatchQuery
 
+from grit_desktop.engine.records import (
+    ChunkRecord,
+    DocStatus,
+    DocumentRecord,
+    SearchHit,
+)
 from grit_desktop.errors import GritError
 
 log = logging.getLogger(__name__)
 
-DocStatus = Literal["indexing", "ready", "error"]
 STATUSES: tuple[str, ...] = get_args(DocStatus)
 
 DOCUMENTS, CHUNKS, META = "documents", "chunks", "meta"
@@ -103,73 +108,6 @@ HIT_COLUMNS = ["chunk_id", "doc_id", "chunk_index", "text", "page_start", "page_
 
 class StoreError(GritError):
     """The library on disk cannot be read or written (disk full, damaged files, other model)."""
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    doc_id: str  # sha256 of the file content (hex)
-    path: str  # absolute path of the file when indexed
-    title: str
-    author: str
-    pages: int
-    bytes: int
-    mtime: float
-    status: DocStatus
-    added_at: float  # epoch seconds
-    error: str = ""  # reason when status == "error"
-    chunks: int = 0  # chunks expected/written
-
-
-@dataclass(frozen=True, eq=False)
-class ChunkRecord:
-    """One chunk of a document. ``vector`` is float32 ``[dim]``, L2-normalised.
-
-    Compared by identity (``eq=False``): an array field has no single truth value.
-    """
-
-    doc_id: str
-    index: int  # 0.. within the document
-    text: str
-    page_start: int  # 1-based
-    page_end: int
-    char_start: int
-    char_end: int
-    tokens: int
-    vector: np.ndarray
-
-    @property
-    def chunk_id(self) -> str:
-        return make_chunk_id(self.doc_id, self.index)
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """A chunk found by a search, with the title and path of its document.
-
-    ``score`` is higher for better hits: cosine similarity (vector search), BM25 (text search) or
-    the fused reciprocal-rank score (hybrid). The ranks are 1-based positions in the vector and
-    full-text result lists, None where the chunk was not in that list.
-    """
-
-    chunk_id: str
-    doc_id: str
-    index: int
-    text: str
-    page_start: int
-    page_end: int
-    char_start: int
-    char_end: int
-    tokens: int
-    title: str
-    path: str
-    score: float
-    vector_rank: int | None
-    text_rank: int | None
-
-
-def make_chunk_id(doc_id: str, index: int) -> str:
-    """The id of chunk ``index`` of ``doc_id``: sorts in document order."""
-    return f"{doc_id}:{index:06d}"
 
 
 # --------------------------------------------------------------------------------------------

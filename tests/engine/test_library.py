@@ -9,15 +9,8 @@ from pathlib import Path
 import pytest
 
 from grit_desktop.config import Settings
-from grit_desktop.engine.library import (
-    ChunksEmbedded,
-    FileFinished,
-    FileParsed,
-    IngestEvent,
-    IngestFinished,
-    Library,
-    find_pdfs,
-)
+from grit_desktop.engine.events import ChunksEmbedded, FileFinished, FileParsed, IngestEvent, IngestFinished
+from grit_desktop.engine.library import Library, find_pdfs
 from grit_desktop.engine.model import GritModel
 from grit_desktop.errors import GritError
 from tests import pdfs
