@@ -85,10 +85,14 @@ def test_settings_file_gives_the_model(tiny_model_dir: Path, home: Path) -> None
     assert len(json.loads(done.stdout)) == 1
 
 
-def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([]) == 0
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
     out = capsys.readouterr().out
-    assert "embed" in out and "download" in out
+    for command in ("gui", "ingest", "docs", "search", "remove", "ask", "chats", "export", "embed",
+                    "download", "bench"):
+        assert command in out
 
 
 def test_bad_option_value_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,18 +13,19 @@ import sys
 from collections.abc import Sequence
 
 from grit_desktop import __version__
-from grit_desktop.cli import ask, bench, chats, docs, download, embed, export, ingest, remove, search
+from grit_desktop.cli import ask, bench, chats, docs, download, embed, export, gui, ingest, remove, search
 from grit_desktop.cli.common import global_options
 from grit_desktop.errors import GritError
 
 #: Each subcommand module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-COMMANDS = (ingest, docs, search, remove, ask, chats, export, embed, download, bench)
+COMMANDS = (gui, ingest, docs, search, remove, ask, chats, export, embed, download, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grit-desktop",
         description="Chat with your PDFs, offline. Without a command, opens the window.",
+        epilog="Run 'grit-desktop COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = global_options()
@@ -38,10 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {m.NAME for m in COMMANDS}
+    if not argv or (not argv[0].startswith("-") and argv[0] not in names):
+        argv = ["gui", *argv]  # no command, or files to open: the window
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="grit-desktop: %(message)s",

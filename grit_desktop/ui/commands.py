@@ -1,0 +1,83 @@
+"""What the window asks of the engine worker: small immutable commands (plain data).
+
+Created on the GUI thread, handed to `EngineWorker.submit`, carried out on the worker thread.
+This module is light on purpose (no torch, no LanceDB), so the window can be built and shown
+before the engine is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grit_desktop.config import Device, Quantization, Settings
+
+
+@dataclass(frozen=True)
+class LoadModel:
+    model: str
+    device: Device = "auto"
+    quantization: Quantization = "auto"
+
+
+@dataclass(frozen=True)
+class Ingest:
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RemoveDocument:
+    doc_id: str
+
+
+@dataclass(frozen=True)
+class RefreshDocuments:
+    pass
+
+
+@dataclass(frozen=True)
+class Ask:
+    chat_id: int | None  # None: a new chat is created, titled after the question
+    question: str
+
+
+@dataclass(frozen=True)
+class NewChat:
+    title: str = "New chat"
+
+
+@dataclass(frozen=True)
+class OpenChat:
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class RenameChat:
+    chat_id: int
+    title: str
+
+
+@dataclass(frozen=True)
+class DeleteChat:
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class ExportChat:
+    chat_id: int
+    path: str
+
+
+@dataclass(frozen=True)
+class ApplySettings:
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Quit:
+    pass
+
+
+Command = (LoadModel | Ingest | RemoveDocument | RefreshDocuments | Ask | NewChat | OpenChat
+           | RenameChat | DeleteChat | ExportChat | ApplySettings | Quit)
+
+

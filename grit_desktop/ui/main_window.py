@@ -1,0 +1,485 @@
+"""The main window: library and chats on the left, the conversation on the right.
+
+The window only shows things and asks for things: every request leaves as a signal
+(``...Requested``), every answer comes back through a slot (``on_...``). `ui/wiring.py`
+connects both to the engine worker, in one place. All methods run on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from grit_desktop.config import Settings
+from grit_desktop.engine.chats import ChatInfo, Message, Source
+from grit_desktop.engine.events import (
+    ChunksEmbedded,
+    FileFinished,
+    FileStarted,
+    IngestEvent,
+    IngestFinished,
+    IngestStarted,
+)
+from grit_desktop.engine.records import DocumentRecord
+from grit_desktop.ui.chat_view import ChatView, Composer, MessageWidget
+from grit_desktop.ui.models import ChatsModel, DocumentsModel, Role
+
+
+class MainWindow(QMainWindow):
+    # requests, to the worker (see wiring.py)
+    ingestRequested = Signal(list)           # paths
+    cancelIngestRequested = Signal()
+    removeRequested = Signal(str)            # doc id
+    askRequested = Signal(object, str)       # chat id or None, question
+    stopRequested = Signal()
+    newChatRequested = Signal()
+    openChatRequested = Signal(int)
+    renameChatRequested = Signal(int, str)
+    deleteChatRequested = Signal(int)
+    exportChatRequested = Signal(int, str)   # chat id, file path
+    settingsRequested = Signal()             # open the settings dialog (app.py owns it)
+    modelSetupRequested = Signal()
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.chat_id: int | None = None
+        self.answering = False
+        self.model_ready = False
+        self.documents = DocumentsModel()
+        self.chats = ChatsModel()
+        self.setWindowTitle("grit-desktop")
+        self.resize(1200, 780)
+        self.setAcceptDrops(True)
+        self._build()
+        self._menus()
+        self._set_busy(False)
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self._sidebar())
+        split.addWidget(self._conversation())
+        split.setStretchFactor(1, 1)
+        split.setSizes([340, 860])
+        self.setCentralWidget(split)
+        self.viewer_dock = QDockWidget("Document", self)
+        self.viewer_dock.setObjectName("viewerDock")
+        self.viewer_dock.setAllowedAreas(Qt.DockWidgetArea.RightDockWidgetArea
+                                         | Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.viewer: Any = None  # the PDF viewer, created when a citation is first opened
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.viewer_dock)
+        self.viewer_dock.hide()
+        self.model_label = QLabel("No model loaded")
+        self.model_label.setObjectName("modelStatus")
+        self.statusBar().addPermanentWidget(self.model_label)
+
+    def _sidebar(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(8, 8, 4, 8)
+        chats_head = QHBoxLayout()
+        chats_head.addWidget(_heading("Chats"))
+        chats_head.addStretch(1)
+        new = QPushButton("New chat")
+        new.setToolTip("Start a new chat (Ctrl+N)")
+        new.clicked.connect(self.new_chat)
+        chats_head.addWidget(new)
+        layout.addLayout(chats_head)
+        self.chat_list = QListView()
+        self.chat_list.setModel(self.chats)
+        self.chat_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.chat_list.clicked.connect(self._chat_clicked)
+        self.chat_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.chat_list.customContextMenuRequested.connect(self._chat_menu)
+        layout.addWidget(self.chat_list, 2)
+        lib_head = QHBoxLayout()
+        lib_head.addWidget(_heading("Library"))
+        lib_head.addStretch(1)
+        self.add_button = QToolButton()
+        self.add_button.setText("Add…")
+        self.add_button.setToolTip("Add PDF files or a folder (Ctrl+O); or drop them on the window")
+        self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        add_menu = QMenu(self.add_button)
+        add_menu.addAction("PDF files…", self.add_files)
+        add_menu.addAction("Folder…", self.add_folder)
+        self.add_button.setMenu(add_menu)
+        lib_head.addWidget(self.add_button)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected documents from the library (the files stay)")
+        self.remove_button.clicked.connect(self.remove_selected)
+        lib_head.addWidget(self.remove_button)
+        layout.addLayout(lib_head)
+        self.doc_table = QTableView()
+        self.doc_table.setModel(self.documents)
+        self.doc_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.doc_table.verticalHeader().hide()
+        self.doc_table.setShowGrid(False)
+        self.doc_table.setWordWrap(False)
+        header = self.doc_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.doc_table.doubleClicked.connect(self._doc_double_clicked)
+        layout.addWidget(self.doc_table, 3)
+        progress_row = QHBoxLayout()
+        self.ingest_label = QLabel("")
+        self.ingest_label.setObjectName("ingestStatus")
+        progress_row.addWidget(self.ingest_label, 1)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop adding documents (what is done stays; the rest resumes later)")
+        self.cancel_button.clicked.connect(self.cancelIngestRequested)
+        self.cancel_button.hide()
+        progress_row.addWidget(self.cancel_button)
+        layout.addLayout(progress_row)
+        self.ingest_bar = QProgressBar()
+        self.ingest_bar.hide()
+        layout.addWidget(self.ingest_bar)
+        return box
+
+    def _conversation(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(4, 8, 8, 8)
+        self.message_bar = QFrame()
+        self.message_bar.setObjectName("messageBar")
+        self.message_bar.setFrameShape(QFrame.Shape.StyledPanel)
+        bar = QHBoxLayout(self.message_bar)
+        bar.setContentsMargins(8, 4, 4, 4)
+        self.message_text = QLabel("")
+        self.message_text.setTextFormat(Qt.TextFormat.PlainText)
+        self.message_text.setWordWrap(True)
+        bar.addWidget(self.message_text, 1)
+        close = QPushButton("Dismiss")
+        close.setFlat(True)
+        close.clicked.connect(self.message_bar.hide)
+        bar.addWidget(close)
+        self.message_bar.hide()
+        layout.addWidget(self.message_bar)
+        self.chat_view = ChatView()
+        self.chat_view.citationClicked.connect(self.open_source)
+        layout.addWidget(self.chat_view, 1)
+        row = QHBoxLayout()
+        self.composer = Composer()
+        self.composer.submitted.connect(self.ask)
+        self.composer.stopRequested.connect(self.stop)
+        row.addWidget(self.composer, 1)
+        buttons = QVBoxLayout()
+        self.send_button = QPushButton("Send")
+        self.send_button.clicked.connect(self._send_clicked)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.stop_button.clicked.connect(self.stop)
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        row.addLayout(buttons)
+        layout.addLayout(row)
+        return box
+
+    def _menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        self._action(file, "&Add PDF files…", self.add_files, QKeySequence.StandardKey.Open)
+        self._action(file, "Add &folder…", self.add_folder)
+        file.addSeparator()
+        self._action(file, "&Export chat…", self.export_chat, "Ctrl+E")
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        chat = self.menuBar().addMenu("&Chat")
+        self._action(chat, "&New chat", self.new_chat, QKeySequence.StandardKey.New)
+        self._action(chat, "&Rename…", self.rename_chat, "F2")
+        self._action(chat, "&Delete", self.delete_chat)
+        self._action(chat, "&Stop answer", self.stop)
+        settings = self.menuBar().addMenu("&Settings")
+        self._action(settings, "&Preferences…", self.settingsRequested.emit, "Ctrl+,")
+        self._action(settings, "&Model…", self.modelSetupRequested.emit)
+        help_ = self.menuBar().addMenu("&Help")
+        self._action(help_, "&About grit-desktop", self._about)
+
+    def _action(self, menu: QMenu, text: str, slot: Any, shortcut: Any = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _=False: slot())
+        menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    # -- user actions (emit requests) --------------------------------------------------------------
+
+    def add_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add PDF files", str(Path.home()), "PDF files (*.pdf)")
+        if files:
+            self.ingest(files)
+
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of PDFs", str(Path.home()))
+        if folder:
+            self.ingest([folder])
+
+    def ingest(self, paths: list[str]) -> None:
+        if not self.model_ready:
+            self.show_message("The model is still loading: the documents will be added once it is ready.")
+        self.ingestRequested.emit(paths)
+
+    def remove_selected(self) -> None:
+        rows = sorted({i.row() for i in self.doc_table.selectionModel().selectedRows()})
+        docs = [self.documents.row(r) for r in rows if self.documents.row(r).doc_id]
+        if not docs:
+            return
+        names = "\n".join(d.title for d in docs[:10])
+        answer = QMessageBox.question(self, "Remove documents",
+                                      f"Remove from the library?\n\n{names}\n\nThe files themselves stay.")
+        if answer == QMessageBox.StandardButton.Yes:
+            for d in docs:
+                self.removeRequested.emit(d.doc_id)
+
+    def ask(self, question: str) -> None:
+        if self.answering:
+            self.show_message("An answer is still being written: stop it (Esc) or wait.")
+            self.composer.setPlainText(question)
+            return
+        self.answering = True
+        self._set_busy(True)
+        self.askRequested.emit(self.chat_id, question)
+
+    def _send_clicked(self) -> None:
+        text = self.composer.toPlainText().strip()
+        if text:
+            self.composer.clear()
+            self.ask(text)
+
+    def stop(self) -> None:
+        if self.answering:
+            self.stopRequested.emit()
+
+    def new_chat(self) -> None:
+        self.chat_id = None
+        self.chat_view.clear()
+        self.chat_list.clearSelection()
+        self.composer.setFocus()
+
+    def rename_chat(self) -> None:
+        if self.chat_id is None:
+            return
+        row = self.chats.row_of(self.chat_id)
+        old = self.chats.chat(row).title if row is not None else ""
+        title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=old)
+        if ok and title.strip():
+            self.renameChatRequested.emit(self.chat_id, title.strip())
+
+    def delete_chat(self) -> None:
+        if self.chat_id is None:
+            return
+        answer = QMessageBox.question(self, "Delete chat", "Delete this chat and its messages?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.deleteChatRequested.emit(self.chat_id)
+            self.new_chat()
+
+    def export_chat(self) -> None:
+        if self.chat_id is None:
+            self.show_message("Open a chat first, then export it.")
+            return
+        row = self.chats.row_of(self.chat_id)
+        name = (self.chats.chat(row).title if row is not None else "chat").replace("/", "-")[:60]
+        path, _ = QFileDialog.getSaveFileName(self, "Export chat", str(Path.home() / f"{name}.md"),
+                                              "Markdown (*.md)")
+        if path:
+            self.exportChatRequested.emit(self.chat_id, path)
+
+    def open_source(self, source: Source) -> None:
+        """Show the cited page in the in-app viewer, the passage highlighted."""
+        if self.viewer is None:
+            from grit_desktop.ui.pdf_viewer import PdfViewer
+
+            self.viewer = PdfViewer()
+            self.viewer_dock.setWidget(self.viewer)
+        self.viewer_dock.setWindowTitle(f"{source.title}, {source.pages}")
+        self.viewer_dock.show()
+        self.viewer.show_passage(source.path, source.page_start, source.text, source.title)
+
+    def _chat_clicked(self, index: QModelIndex) -> None:
+        chat_id = index.data(Role.CHAT_ID)
+        if chat_id is not None and chat_id != self.chat_id and not self.answering:
+            self.openChatRequested.emit(int(chat_id))
+
+    def _chat_menu(self, pos: QPoint) -> None:
+        index = self.chat_list.indexAt(pos)
+        if not index.isValid():
+            return
+        self._chat_clicked(index)
+        menu = QMenu(self)
+        menu.addAction("Rename…", self.rename_chat)
+        menu.addAction("Export…", self.export_chat)
+        menu.addAction("Delete", self.delete_chat)
+        menu.exec(self.chat_list.viewport().mapToGlobal(pos))
+
+    def _doc_double_clicked(self, index: QModelIndex) -> None:
+        row = self.documents.row(index.row())
+        if row.status == "error":
+            self.show_message(row.error)
+        elif row.doc_id:
+            self.open_source(Source(0, "", row.doc_id, row.title, row.path, 1, 1, 0, 0, 0.0, ""))
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About grit-desktop",
+                          "grit-desktop: chat with your PDFs, offline.\n\nOne local GRIT model "
+                          "(GritLM-7B) embeds your documents and writes the answers.\n\n"
+                          "Licence: AGPL-3.0-or-later.")
+
+    # -- drag and drop -------------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if _local_paths(event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = _local_paths(event.mimeData().urls())
+        if paths:
+            event.acceptProposedAction()
+            self.ingest(paths)
+
+    # -- worker answers (slots) ----------------------------------------------------------------------
+
+    def on_model_loading(self, name: str) -> None:
+        self.model_ready = False
+        self.model_label.setText(f"Loading {name}…")
+        self.statusBar().showMessage(f"Loading the model {name}; you can add documents meanwhile.")
+
+    def on_model_ready(self, info: Any) -> None:
+        self.model_ready = True
+        memory = info.memory_bytes / 2**30
+        where = "GPU" if info.device == "cuda" else "RAM"
+        self.model_label.setText(f"{Path(info.name).name} · {info.device} · {info.quantization}"
+                                 f"/{info.dtype} · {memory:.1f} GiB {where}")
+        self.model_label.setToolTip("\n".join([info.path, *info.notes]))
+        self.statusBar().showMessage("Model ready.", 5000)
+        for note in info.notes:
+            self.show_message(note)
+
+    def on_model_failed(self, reason: str) -> None:
+        self.model_ready = False
+        self.model_label.setText("No model")
+        self.show_message(f"The model could not be loaded: {reason}")
+
+    def on_documents(self, docs: list[DocumentRecord]) -> None:
+        self.documents.set_documents(docs)
+
+    def on_ingest_event(self, event: IngestEvent) -> None:
+        self.documents.apply_ingest_event(event)
+        if isinstance(event, IngestStarted):
+            self.ingest_bar.setRange(0, max(event.files, 1))
+            self.ingest_bar.setValue(0)
+            self.ingest_bar.show()
+            self.cancel_button.show()
+            self.ingest_label.setText(f"Adding {event.files} file(s)…")
+        elif isinstance(event, FileStarted):
+            self.ingest_label.setText(f"Reading {Path(event.path).name} ({event.index + 1}/{event.files})")
+        elif isinstance(event, ChunksEmbedded):
+            name = Path(event.path).name
+            self.ingest_label.setText(f"Indexing {name}: {event.done}/{event.total} passages")
+        elif isinstance(event, FileFinished):
+            self.ingest_bar.setValue(event.index + 1)
+        elif isinstance(event, IngestFinished):
+            self.ingest_bar.hide()
+            self.cancel_button.hide()
+            ok = sum(r.status == "ok" for r in event.results)
+            failed = len(event.failed)
+            word = "Stopped" if event.cancelled else "Done"
+            failures = f", {failed} could not be read" if failed else ""
+            self.ingest_label.setText(f"{word}: {ok} added{failures}")
+
+    def on_chats(self, chats: list[ChatInfo]) -> None:
+        self.chats.set_chats(chats)
+        self._select_chat()
+
+    def on_chat_opened(self, chat_id: int, messages: list[Message]) -> None:
+        self.chat_id = chat_id
+        self.chat_view.set_messages(messages)
+        self._select_chat()
+
+    def on_question(self, chat_id: int, message: Message) -> None:
+        if self.chat_id is None or self.chat_id == chat_id:
+            self.chat_id = chat_id
+            self.chat_view.add(MessageWidget("user", message.text))
+            self.chat_view.start_answer()
+
+    def on_sources(self, chat_id: int, sources: list[Source]) -> None:
+        if chat_id == self.chat_id and self.chat_view.live is not None:
+            self.chat_view.live.show_sources(sources)
+
+    def on_token(self, chat_id: int, piece: str) -> None:
+        if chat_id == self.chat_id and self.chat_view.live is not None:
+            self.chat_view.live.append(piece)
+
+    def on_answer(self, chat_id: int, message: Message) -> None:
+        if chat_id == self.chat_id:
+            self.chat_view.end_answer(message)
+        self.answering = False
+        self._set_busy(False)
+
+    def on_exported(self, path: str) -> None:
+        self.statusBar().showMessage(f"Chat exported to {path}", 8000)
+
+    def on_failed(self, message: str) -> None:
+        if self.answering and self.chat_view.live is None:
+            self.answering = False  # the question never started
+            self._set_busy(False)
+        self.show_message(message)
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def show_message(self, text: str) -> None:
+        self.message_text.setText(text)
+        self.message_bar.show()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.send_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+
+    def _select_chat(self) -> None:
+        row = self.chats.row_of(self.chat_id) if self.chat_id is not None else None
+        if row is not None:
+            self.chat_list.setCurrentIndex(self.chats.index(row))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.stopRequested.emit()
+        self.cancelIngestRequested.emit()
+        super().closeEvent(event)
+
+
+def _heading(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("heading")
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+def _local_paths(urls: list[Any]) -> list[str]:
+    return [u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile()]

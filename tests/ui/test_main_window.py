@@ -1,0 +1,207 @@
+"""The window with the real engine (tiny model) on its worker thread, driven as a user would."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocument
+from PySide6.QtWidgets import QApplication
+
+from grit_desktop.config import Settings, save_settings
+from grit_desktop.ui.app import App
+from grit_desktop.ui.chat_view import MessageWidget
+from grit_desktop.ui.models import DocumentsModel, Role
+from tests import pdfs
+
+WAIT = 90_000  # ms: generous, the machine may be busy
+
+
+@pytest.fixture
+def engine_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Records (function, thread name) of every call into the model and the store."""
+    import grit_desktop.engine.library as library
+    import grit_desktop.engine.model as model
+    import grit_desktop.engine.store as store
+
+    calls: list[tuple[str, str]] = []
+    targets = [(model.GritModel, "embed"), (model.GritModel, "generate"), (model.GritModel, "prefill"),
+               (model.GritModel, "load"), (store.Store, "search_hybrid"), (store.Store, "add_chunks"),
+               (store.Store, "documents"), (library.Library, "ingest")]
+    for owner, name in targets:
+        original = owner.__dict__[name]
+        func = original.__func__ if isinstance(original, classmethod) else original
+
+        def spy(*args: Any, _f: Any = func, _n: str = name, **kwargs: Any) -> Any:
+            calls.append((_n, threading.current_thread().name))
+            return _f(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, classmethod(spy) if isinstance(original, classmethod) else spy)
+    return calls
+
+
+@pytest.fixture
+def home(tmp_path: Path, mistral_model_dir: Path) -> Path:
+    folder = tmp_path / "home"
+    folder.mkdir()
+    save_settings(folder, Settings(model=str(mistral_model_dir), chunk_tokens=64, chunk_overlap_tokens=8,
+                                   max_new_tokens=24, top_k=2))
+    return folder
+
+
+def start_app(qtbot: Any, home: Path) -> App:
+    qt = QApplication.instance()
+    assert isinstance(qt, QApplication)
+    from grit_desktop.config import load_settings
+
+    app = App(qt, home, load_settings(home))
+    qtbot.addWidget(app.window)
+    app.start([])
+    qtbot.waitUntil(lambda: app.window.model_ready, timeout=WAIT)
+    return app
+
+
+@pytest.fixture
+def app(qtbot: Any, home: Path) -> Iterator[App]:
+    running = start_app(qtbot, home)
+    yield running
+    running.shutdown()
+
+
+def drop(window: Any, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    action = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(QPoint(100, 100), action, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(QPointF(100, 100), action, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, event)
+
+
+def make_docs(folder: Path) -> Path:
+    folder.mkdir()
+    filler = "This page talks about nothing in particular, at some length, to fill it."
+    pages = [f"Page {n}. {filler} {filler}" for n in range(1, 7)]
+    pages[3] = f"The warranty lasts seventeen months from delivery. {filler}"
+    pdfs.make_pdf(folder / "manual.pdf", pages, title="Product Manual")
+    pdfs.make_encrypted_pdf(folder / "locked.pdf")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7 truncated nonsense")
+    return folder
+
+
+def ready_rows(model: DocumentsModel) -> dict[str, Any]:
+    return {Path(r.path).name: r for r in model.rows() if r.status in ("ready", "error")}
+
+
+def test_drop_ask_stream_cite_and_restart(qtbot: Any, home: Path, tmp_path: Path,
+                                          engine_calls: list[tuple[str, str]]) -> None:
+    app = start_app(qtbot, home)
+    window = app.window
+    docs = make_docs(tmp_path / "docs")
+    drop(window, [docs])
+    qtbot.waitUntil(lambda: len(ready_rows(window.documents)) == 3, timeout=WAIT)
+    rows = ready_rows(window.documents)
+    assert rows["manual.pdf"].status == "ready" and rows["manual.pdf"].pages == 6
+    assert rows["locked.pdf"].status == "error" and "password" in rows["locked.pdf"].error
+    assert rows["broken.pdf"].status == "error" and rows["broken.pdf"].error
+    tip = window.documents.data(window.documents.index(
+        [Path(r.path).name for r in window.documents.rows()].index("locked.pdf"), 0),
+        Qt.ItemDataRole.ToolTipRole)
+    assert "password" in tip
+
+    tokens: list[str] = []
+    app.worker.tokenReceived.connect(lambda _chat, piece: tokens.append(piece))
+    window.composer.setPlainText("warranty seventeen months")
+    qtbot.keyClick(window.composer, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not window.answering, timeout=WAIT)
+    assert len(tokens) > 1  # it streamed, piece by piece
+    answer = window.chat_view.messages[-1]
+    assert isinstance(answer, MessageWidget) and answer.role == "assistant"
+    assert answer.text == "".join(tokens)
+    buttons = [b for b in answer.findChildren(type(window.send_button)) if b.objectName() == "sourceButton"]
+    assert buttons and "Product Manual" in buttons[0].text()
+    source = answer.sources[0]
+    assert source.page_start <= 4 <= source.page_end
+
+    buttons[0].click()  # a citation opens the viewer at its page
+    qtbot.waitUntil(lambda: window.viewer is not None and window.viewer.current_page() == source.page_start,
+                    timeout=10_000)
+    assert window.viewer_dock.isVisible()
+
+    chat_id = window.chat_id
+    app.shutdown()
+    window.close()
+
+    again = start_app(qtbot, home)  # a restart: library and chats are still there
+    try:
+        qtbot.waitUntil(lambda: len(again.window.chats.rowCount() * [0]) == 1, timeout=WAIT)
+        assert again.window.chats.data(again.window.chats.index(0), Role.CHAT_ID) == chat_id
+        names = {Path(r.path).name for r in again.window.documents.rows()}
+        assert names == {"manual.pdf", "locked.pdf", "broken.pdf"}
+        again.window.openChatRequested.emit(chat_id)
+        qtbot.waitUntil(lambda: len(again.window.chat_view.messages) == 2, timeout=WAIT)
+        assert again.window.chat_view.messages[1].sources[0].title == "Product Manual"
+    finally:
+        again.shutdown()
+
+    gui = threading.main_thread().name
+    assert engine_calls and all(thread != gui for _, thread in engine_calls), engine_calls
+
+
+def test_stop_ends_the_answer(qtbot: Any, app: App, home: Path) -> None:
+    window = app.window
+    big = Settings(**{**app.settings.__dict__, "max_new_tokens": 4000})
+    app.worker.settings = big
+    if app.worker.answerer is not None:
+        app.worker.answerer.settings = big
+    window.ask("tell me everything")
+    qtbot.waitUntil(lambda: window.chat_view.live is not None and len(window.chat_view.live.text) > 0,
+                    timeout=WAIT)
+    qtbot.keyClick(window.composer, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not window.answering, timeout=WAIT)
+    answer = window.chat_view.messages[-1]
+    assert "stopped" in answer.status.text()
+
+
+def test_documents_model_passes_the_model_tester(qtmodeltester: Any) -> None:
+    from grit_desktop.engine.events import FileFinished, FileParsed, FileResult, FileStarted
+    from grit_desktop.engine.records import DocumentRecord
+
+    model = DocumentsModel()
+    model.set_documents([DocumentRecord("a" * 64, "/d/a.pdf", "A", "", 3, 10, 0.0, "ready", 0.0, chunks=4),
+                         DocumentRecord("b" * 64, "/d/b.pdf", "b.pdf", "", 0, 1, 0.0, "error", 0.0,
+                                        error="encrypted")])
+    model.apply_ingest_event(FileStarted(0, 1, "/d/c.pdf"))
+    model.apply_ingest_event(FileParsed("/d/c.pdf", "c" * 64, "C", 5, 9, 0))
+    qtmodeltester.check(model)
+    assert model.data(model.index(2, 2)) == "indexing 0%"
+    model.apply_ingest_event(FileFinished(0, 1, FileResult("/d/c.pdf", "ok", "c" * 64, "C", 5, 9)))
+    assert model.data(model.index(2, 2)) == "ready"
+    qtmodeltester.check(model)
+
+
+def test_untrusted_text_is_never_html_and_loads_nothing(qtbot: Any) -> None:
+    widget = MessageWidget("assistant")
+    qtbot.addWidget(widget)
+    widget.resize(600, 400)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.append('<script>alert(1)</script> <img src="http://example.com/x.png"> '
+                  '![x](http://example.com/y.png) <b>bold?</b> [1]')
+    widget.finish("eos")
+    qtbot.waitUntil(lambda: bool(widget.body.resources_requested), timeout=5000)
+    html = widget.body.toHtml()
+    assert "<script>" not in html and "&lt;b&gt;" in html  # shown as text, not markup
+    # the Markdown image was asked for through our loader, which refused it: nothing fetched
+    assert "http://example.com/y.png" in widget.body.resources_requested
+    loaded = widget.body.document().resource(QTextDocument.ResourceType.ImageResource,
+                                             QUrl("http://example.com/y.png"))
+    assert loaded is None or (hasattr(loaded, "isNull") and loaded.isNull())
+    assert widget.body.openExternalLinks() is False and widget.body.openLinks() is False

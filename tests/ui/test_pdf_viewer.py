@@ -1,0 +1,258 @@
+"""The PDF viewer that citations open: cited page, passage framed, errors shown, real pixels.
+
+The widgets are never shown as windows (the offscreen platform warns when a top-level window with
+a layout is shown); `grab()` renders them all the same.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QAbstractEventDispatcher, QCoreApplication, QEvent, QModelIndex, QThread, QUrl
+from PySide6.QtGui import QImage
+from PySide6.QtPdf import QPdfSearchModel
+from PySide6.QtPdfWidgets import QPdfView
+from PySide6.QtWidgets import QLabel
+
+from grit_desktop.ui.pdf_viewer import PdfViewer, fragments
+from tests import pdfs
+
+# page 7 ends with the first half of a passage and page 8 starts with its second half
+END_OF_7 = ("The lighthouse keeper counted seventeen ships passing the northern cape before "
+            "dawn, and wrote each name in the ledger kept beside the lamp.")
+START_OF_8 = ("Every winter the ledger went by sledge to the harbour office, where clerks copied "
+              "the names into the great register of the coast.")
+
+
+@pytest.fixture
+def viewer(qtbot: Any) -> PdfViewer:
+    opened: list[QUrl] = []
+    widget = PdfViewer(opener=opened.append)
+    widget.opened = opened  # type: ignore[attr-defined]
+    widget.resize(700, 900)
+    qtbot.addWidget(widget)
+    return widget
+
+
+@pytest.fixture(scope="module")
+def big_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return pdfs.make_big_pdf(tmp_path_factory.mktemp("viewer") / "big.pdf", 12)
+
+
+def framed_page(viewer: PdfViewer) -> int:
+    """The page (1-based) of the result QPdfView frames, read from Qt; 0 when none."""
+    view = viewer.view()
+    row = view.currentSearchResultIndex()
+    model = view.searchModel()
+    if row < 0 or row >= model.rowCount(QModelIndex()):
+        return 0
+    return model.resultAtIndex(row).page() + 1
+
+
+def test_fragments_are_runs_of_words_from_the_start_or_the_end() -> None:
+    words = [f"w{i}" for i in range(30)]
+    text = "  ".join(words[:10]) + "\n" + " ".join(words[10:])
+    runs = fragments(text)
+    assert runs[0] == " ".join(words[:8])
+    assert runs[1] == " ".join(words[8:16])
+    assert " ".join(words[:5]) in runs
+    assert fragments(text, from_end=True)[0] == " ".join(words[-8:])
+    assert fragments("one two\tthree") == ["one two three"]
+    assert fragments("  ") == []
+
+
+def test_lands_on_the_cited_page_with_the_passage_framed(viewer: PdfViewer, big_pdf: Path) -> None:
+    viewer.show_passage(str(big_pdf), 7, pdfs.big_page_text(7), title="Minutes")
+    assert viewer.message() == ""
+    assert (viewer.current_page(), viewer.page_count()) == (7, 12)
+    assert viewer.highlighted()
+    assert framed_page(viewer) == 7
+    assert viewer.view().searchModel().searchString() == "Page 7: the marker of this page is"
+    assert viewer.passage_pages() == [7]
+    assert viewer.findChild(QLabel, "pageIndicator").text().strip() == "page 7 of 12"
+    assert viewer.windowTitle() == "Minutes"
+
+
+def test_text_not_on_the_page_is_not_highlighted(viewer: PdfViewer, big_pdf: Path) -> None:
+    viewer.show_passage(str(big_pdf), 5, "Words that occur nowhere in this document at all.")
+    assert viewer.current_page() == 5
+    assert not viewer.highlighted()
+    assert viewer.passage_pages() == []
+    assert viewer.windowTitle() == "big.pdf"  # no title given, none in the file
+
+
+def test_a_later_run_is_found_when_the_start_does_not_match(viewer: PdfViewer, big_pdf: Path) -> None:
+    # the extracted text's first words differ from the PDF's (as with odd encodings)
+    passage = "Qagr 9; thx mxrker ov thes pagq es w9x. " + pdfs.big_page_text(9).split("\n\n")[1]
+    viewer.show_passage(str(big_pdf), 9, passage)
+    assert viewer.highlighted()
+    assert framed_page(viewer) == 9
+    assert viewer.view().searchModel().searchString() == "w9x. The quick brown fox jumps over the"
+
+
+def test_a_passage_running_onto_the_next_page_is_marked_on_both(viewer: PdfViewer, tmp_path: Path) -> None:
+    pages = [f"Filler page {n} about nothing in particular." for n in range(1, 13)]
+    pages[6] = "An opening paragraph on page seven.\n\n" + END_OF_7
+    pages[7] = START_OF_8 + "\n\nA closing paragraph on page eight."
+    path = pdfs.make_pdf(tmp_path / "ledger.pdf", pages, title="The Ledger")
+    viewer.show_passage(str(path), 7, END_OF_7 + "\n" + START_OF_8)
+    assert viewer.windowTitle() == "The Ledger"  # from the file's metadata
+    assert viewer.passage_pages() == [7, 8]
+    assert (viewer.current_page(), framed_page(viewer)) == (7, 7)
+    assert viewer.highlighted()
+
+    viewer.next_page()
+    assert viewer.current_page() == 8
+    assert viewer.highlighted()
+    assert framed_page(viewer) == 8
+    assert viewer.view().searchModel().searchString().endswith("register of the coast.")
+
+    viewer.next_page()
+    assert viewer.current_page() == 9
+    assert not viewer.highlighted()
+    viewer.previous_page()
+    viewer.previous_page()
+    assert (viewer.current_page(), framed_page(viewer)) == (7, 7)
+
+
+def test_a_passage_ending_on_its_page_is_marked_there_only(viewer: PdfViewer, big_pdf: Path) -> None:
+    viewer.show_passage(str(big_pdf), 3, pdfs.big_page_text(3))
+    assert viewer.passage_pages() == [3]
+    viewer.next_page()
+    assert not viewer.highlighted()
+
+
+def test_a_citation_deep_in_a_long_document_is_framed_without_blocking(
+        viewer: PdfViewer, tmp_path: Path, qtbot: Any) -> None:
+    path = pdfs.make_prose_pdf(tmp_path / "long.pdf", 150)
+    text = pdfs.prose_page_texts(150)[139]
+    viewer.show_passage(str(path), 140, text[:600])
+    assert viewer.current_page() == 140  # at once; the frame follows from the event loop
+    qtbot.waitUntil(viewer.highlighted, timeout=10_000)
+    assert framed_page(viewer) == 140
+
+
+def test_the_same_file_is_not_loaded_again(viewer: PdfViewer, big_pdf: Path, tmp_path: Path,
+                                           qtbot: Any) -> None:
+    viewer.show_passage(str(big_pdf), 2, pdfs.big_page_text(2))
+    with qtbot.assertNotEmitted(viewer.document().statusChanged):
+        viewer.show_passage(str(big_pdf), 11, pdfs.big_page_text(11))
+    assert (viewer.current_page(), framed_page(viewer)) == (11, 11)
+    other = pdfs.make_big_pdf(tmp_path / "other.pdf", 3)
+    with qtbot.waitSignal(viewer.document().statusChanged, timeout=1000):
+        viewer.show_passage(str(other), 11, pdfs.big_page_text(3))
+    assert (viewer.current_page(), viewer.page_count()) == (3, 3)  # clamped to the last page
+    assert viewer.highlighted()
+
+
+def test_search_models_do_not_pile_up(viewer: PdfViewer, big_pdf: Path) -> None:
+    # every search string starts a QPdfSearchModel timer that is never stopped: old models must go
+    for page in range(1, 8):
+        viewer.show_passage(str(big_pdf), page, pdfs.big_page_text(page))
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    models = viewer.findChildren(QPdfSearchModel)
+    assert len(models) == 2
+    dispatcher = QAbstractEventDispatcher.instance(QThread.currentThread())
+    assert sum(len(dispatcher.registeredTimers(m)) for m in models) <= 6  # this passage's only
+    assert viewer.highlighted()
+
+
+def test_a_missing_file_shows_a_message_naming_it(viewer: PdfViewer, big_pdf: Path, tmp_path: Path) -> None:
+    gone = tmp_path / "moved away.pdf"
+    viewer.show_passage(str(gone), 3, "anything")
+    assert str(gone) in viewer.message()
+    assert "does not exist" in viewer.message()
+    notice = viewer.findChild(QLabel, "notice")
+    assert notice.text() == viewer.message()
+    assert not notice.isHidden()
+    assert viewer.view().isHidden()
+    assert (viewer.current_page(), viewer.page_count(), viewer.highlighted()) == (0, 0, False)
+    assert not viewer.open_action.isEnabled()
+
+    viewer.show_passage(str(big_pdf), 4, pdfs.big_page_text(4))  # the next citation works
+    assert viewer.message() == ""
+    assert (viewer.current_page(), viewer.highlighted()) == (4, True)
+    assert not viewer.view().isHidden()
+
+
+@pytest.mark.parametrize(("make", "why"), [
+    (lambda p: pdfs.make_corrupt_pdf(p), "not a PDF, or it is damaged"),
+    (lambda p: pdfs.make_not_a_pdf(p, "text"), "not a PDF, or it is damaged"),
+    (lambda p: pdfs.make_encrypted_pdf(p), "protected by a password"),
+    (lambda p: pdfs.make_zero_page_pdf(p), "no pages"),
+])
+def test_a_file_that_cannot_be_read_shows_why(viewer: PdfViewer, tmp_path: Path, make: Any, why: str) -> None:
+    path = make(tmp_path / "bad.pdf")
+    viewer.show_passage(str(path), 1, "text")
+    assert str(path) in viewer.message()
+    assert why in viewer.message()
+    assert viewer.open_action.isEnabled()  # the system's reader may still open it
+
+
+def test_open_in_system_viewer_calls_the_opener_with_the_file_url(viewer: PdfViewer, big_pdf: Path) -> None:
+    viewer.show_passage(str(big_pdf), 1, "")
+    assert viewer.opened == []  # type: ignore[attr-defined]
+    viewer.open_action.trigger()
+    assert viewer.opened == [QUrl.fromLocalFile(str(big_pdf))]  # type: ignore[attr-defined]
+
+
+def test_page_buttons_and_zoom(viewer: PdfViewer, big_pdf: Path) -> None:
+    viewer.show_passage(str(big_pdf), 1, pdfs.big_page_text(1))
+    assert not viewer.previous_action.isEnabled()
+    viewer.next_action.trigger()
+    assert viewer.current_page() == 2
+    viewer.show_passage(str(big_pdf), 12, "")
+    assert not viewer.next_action.isEnabled()
+    viewer.next_page()
+    assert viewer.current_page() == 12
+
+    view = viewer.view()
+    assert view.zoomMode() == QPdfView.ZoomMode.FitToWidth
+    viewer.zoom_in_action.trigger()
+    bigger = view.zoomFactor()
+    assert view.zoomMode() == QPdfView.ZoomMode.Custom
+    viewer.zoom_out_action.trigger()
+    viewer.zoom_out_action.trigger()
+    assert view.zoomFactor() < bigger
+    assert viewer.current_page() == 12  # zooming never moves to another page
+    viewer.fit_action.trigger()
+    assert view.zoomMode() == QPdfView.ZoomMode.FitToWidth
+
+
+def pixels(image: QImage) -> np.ndarray:
+    """[h, w, 3] uint8 in B, G, R order."""
+    image = image.convertToFormat(QImage.Format.Format_RGB32)
+    flat = np.frombuffer(image.constBits(), np.uint8)
+    return flat.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, :image.width(), :3].copy()
+
+
+def ink(image: QImage) -> int:
+    """Pixels of grey text (darker than the view's grey background, not coloured)."""
+    a = pixels(image).astype(int)
+    grey = (a.max(axis=2) - a.min(axis=2)) < 12
+    return int((grey & (a.max(axis=2) < 140)).sum())
+
+
+def test_screenshot_shows_the_page_text_and_the_frame(viewer: PdfViewer, big_pdf: Path, tmp_path: Path,
+                                                      qtbot: Any) -> None:
+    viewer.show_passage(str(big_pdf), 7, pdfs.big_page_text(7))
+    viewport = viewer.view().viewport()
+    qtbot.waitUntil(lambda: ink(viewport.grab().toImage()) > 400, timeout=5000)  # rendered
+    shot = tmp_path / "viewer.png"
+    assert viewer.grab().save(str(shot))
+    image = QImage(str(shot))
+    a = pixels(image)
+    assert image.width() == 700 and image.height() == 900
+    assert len(np.unique(a.reshape(-1, 3), axis=0)) > 20  # not blank
+    assert ink(image) > 400
+    cyan = (a[..., 0] == 255) & (a[..., 1] == 255) & (a[..., 2] == 0)  # QPdfView's frame
+    assert cyan.sum() > 100
+
+
+def test_a_missing_file_screenshot_shows_the_message(viewer: PdfViewer, tmp_path: Path) -> None:
+    viewer.show_passage(str(tmp_path / "gone.pdf"), 1)
+    a = pixels(viewer.grab().toImage())
+    assert len(np.unique(a.reshape(-1, 3), axis=0)) > 2  # text drawn, not an empty page
