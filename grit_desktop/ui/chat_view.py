@@ -106,10 +106,10 @@ class MessageWidget(QFrame):
         who.setTextFormat(Qt.TextFormat.RichText)
         head.addWidget(who)
         head.addStretch(1)
-        self.status = QLabel("")
+        self.status = QLabel("")  # how the answer ended, how fast it started (under the sources)
         self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setWordWrap(True)
         self.status.setObjectName("messageStatus")
-        head.addWidget(self.status)
         copy = QPushButton("Copy")
         copy.setFlat(True)
         copy.setToolTip("Copy this text")
@@ -121,6 +121,8 @@ class MessageWidget(QFrame):
         layout.addWidget(self.body)
         self.sources_box = QVBoxLayout()
         layout.addLayout(self.sources_box)
+        layout.addWidget(self.status)
+        self.status.hide()
         self._dirty = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -161,6 +163,7 @@ class MessageWidget(QFrame):
             button.setFlat(True)
             button.setToolTip(f"{s.path}\n\n{_snippet(s.text)}")
             button.setStyleSheet("text-align: left;")
+            button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             button.clicked.connect(lambda _=False, src=s: self.citationClicked.emit(src))
             self.sources_box.addWidget(button)
         self.refresh()
@@ -168,16 +171,16 @@ class MessageWidget(QFrame):
     def finish(self, finish: str, timings: dict[str, float] | None = None) -> None:
         self._timer.stop()
         self.refresh()
-        notes = {"cancelled": "stopped", "length": "cut at the length limit",
-                 "context": "cut: context full", "error": "interrupted by an error"}
+        notes = {"cancelled": "Stopped.", "length": "Stopped at the answer length limit.",
+                 "context": "Stopped: the context is full.", "error": "Interrupted by an error."}
         text = notes.get(finish, "")
+        parts = [text] if text else []
         if finish and not self.sources and self.role == "assistant":
-            text = f"{text} · no passage of your library was used" if text else (
-                "no passage of your library was used")
+            parts.append("No passage of your library was used.")
         if timings and timings.get("first_token_ms"):
-            speed = f"{timings['first_token_ms'] / 1000:.1f} s to first word"
-            text = f"{text} · {speed}" if text else speed
-        self.status.setText(text)
+            parts.append(f"First word after {timings['first_token_ms'] / 1000:.1f} s.")
+        self.status.setText(" ".join(parts))
+        self.status.setVisible(bool(parts))
 
     def _cite(self, n: int) -> None:
         source = next((s for s in self.sources if s.n == n), None)
@@ -199,6 +202,7 @@ class ChatView(QScrollArea):
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         inner = QWidget()
         self._layout = QVBoxLayout(inner)
         self._layout.setContentsMargins(12, 12, 12, 12)

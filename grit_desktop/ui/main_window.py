@@ -114,6 +114,8 @@ class MainWindow(QMainWindow):
         self.chat_list = QListView()
         self.chat_list.setModel(self.chats)
         self.chat_list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.chat_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.chat_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.chat_list.clicked.connect(self._chat_clicked)
         self.chat_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.chat_list.customContextMenuRequested.connect(self._chat_menu)
@@ -319,7 +321,9 @@ class MainWindow(QMainWindow):
             self.viewer = PdfViewer()
             self.viewer_dock.setWidget(self.viewer)
         self.viewer_dock.setWindowTitle(f"{source.title}, {source.pages}")
-        self.viewer_dock.show()
+        if not self.viewer_dock.isVisible():
+            self.viewer_dock.show()
+            self.resizeDocks([self.viewer_dock], [int(self.width() * 0.42)], Qt.Orientation.Horizontal)
         self.viewer.show_passage(source.path, source.page_start, source.text, source.title)
 
     def _chat_clicked(self, index: QModelIndex) -> None:

@@ -167,7 +167,7 @@ def test_stop_ends_the_answer(qtbot: Any, app: App, home: Path) -> None:
     qtbot.keyClick(window.composer, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not window.answering, timeout=WAIT)
     answer = window.chat_view.messages[-1]
-    assert "stopped" in answer.status.text()
+    assert "Stopped." in answer.status.text()
 
 
 def test_documents_model_passes_the_model_tester(qtmodeltester: Any) -> None:
