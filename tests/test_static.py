@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("tool", [
-    ["ruff", "check", "grit_desktop", "tests", "benchmarks"],
+    ["ruff", "check", "grit_desktop", "tests", "benchmarks", "packaging"],
     ["mypy"],
 ])
 def test_tool_is_clean(tool: list[str]) -> None:

@@ -41,14 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     names = {m.NAME for m in COMMANDS}
-    if not argv or (not argv[0].startswith("-") and argv[0] not in names):
-        argv = ["gui", *argv]  # no command, or files to open: the window
+    top_level = {"-h", "--help", "--version"}
+    if not any(a in names for a in argv) and not (argv and argv[0] in top_level):
+        argv = ["gui", *argv]  # no command (maybe options, files to open): the window
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="grit-desktop: %(message)s",
-        stream=sys.stderr,
-    )
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    stderr.setFormatter(logging.Formatter("grit-desktop: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[stderr])
     try:
         return int(args.run(args))
     except GritError as exc:

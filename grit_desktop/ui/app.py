@@ -44,10 +44,15 @@ QPushButton#sourceButton { padding: 2px 4px; }
 """
 
 
-class App:
-    """The running application: window, dispatcher, engine worker (once imported)."""
+class App(QObject):
+    """The running application: window, dispatcher, engine worker (once imported).
+
+    A QObject living on the GUI thread, so that worker signals connected to its methods are
+    delivered there (queued), never run on the worker thread.
+    """
 
     def __init__(self, qt: QApplication, home: Path, settings: Settings) -> None:
+        super().__init__()
         self.qt = qt
         self.home = home
         self.settings = settings
@@ -72,8 +77,9 @@ class App:
 
         self.worker = EngineWorker(self.home, self.settings)
         connect_worker(self.worker, self.window)
-        self.worker.modelMissing.connect(self.setup_model)
-        self.worker.settingsApplied.connect(self._settings_applied)
+        queued = Qt.ConnectionType.QueuedConnection
+        self.worker.modelMissing.connect(self.setup_model, queued)
+        self.worker.settingsApplied.connect(self._settings_applied, queued)
         self.worker.start()
         s = self.settings
         self.dispatch.submit(cmd.LoadModel(s.model, s.device, s.quantization))

@@ -205,3 +205,33 @@ def test_untrusted_text_is_never_html_and_loads_nothing(qtbot: Any) -> None:
                                              QUrl("http://example.com/y.png"))
     assert loaded is None or (hasattr(loaded, "isNull") and loaded.isNull())
     assert widget.body.openExternalLinks() is False and widget.body.openLinks() is False
+
+
+def test_a_missing_model_opens_the_setup_dialog_on_the_gui_thread(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QDialog
+
+    import grit_desktop.ui.model_setup as model_setup
+
+    opened: list[str] = []
+
+    def fake_exec(dialog: Any) -> int:
+        opened.append(threading.current_thread().name)
+        return int(QDialog.DialogCode.Rejected)
+
+    monkeypatch.setattr(model_setup.ModelSetupDialog, "exec", fake_exec)
+    home = tmp_path / "home"
+    home.mkdir()
+    save_settings(home, Settings(model=str(tmp_path / "no-such-model")))
+    qt = QApplication.instance()
+    assert isinstance(qt, QApplication)
+    app = App(qt, home, Settings(model=str(tmp_path / "no-such-model")))
+    qtbot.addWidget(app.window)
+    try:
+        app.start([])
+        qtbot.waitUntil(lambda: bool(opened), timeout=WAIT)
+        assert opened == [threading.main_thread().name]
+        assert "no-such-model" in app.window.message_text.text()
+    finally:
+        app.shutdown()
