@@ -94,6 +94,8 @@ class Answerer:
         conversation cited last.
         """
         k = k or self.settings.top_k
+        if not any(d.status == "ready" for d in self.library.documents()):
+            return []  # an empty library: the question is answered without passages
         query = search_text(question, history)
         vector = self.model.embed([query], prompts.QUERY_TASK).vectors[0]
         on_pages = self._passages_on_pages(question, history, vector, k)
@@ -129,6 +131,11 @@ class Answerer:
         """
         budget = self.model.info.context_length - (max_new_tokens or self.settings.max_new_tokens)
         texts = self._fit([self._clean(s.text) for s in sources], mode, question, history, budget)
+        if not texts:  # nothing to cache or cite: a plain chat turn
+            eos = self.model.tokenizer.eos_token or "</s>"
+            turns = [prompts.Turn(u, a) for u, a in self._recent_turns(history)]
+            chat = prompts.chat(self._clean(question.strip()), turns, eos)
+            return self._build(mode, [prompts.Segment(chat, True, False, "prompt")], [])
         segments = prompts.rag(mode, self._question(question, len(texts), mode), texts)
         segments = self._with_history(segments, history)
         return self._build(mode, segments, [s.chunk_id for s in sources[: len(texts)]])

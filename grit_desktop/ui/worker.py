@@ -308,10 +308,12 @@ class EngineWorker(QObject):
                     stored = chats.add(chat_id, "assistant", event.text, event.sources,
                                        event.timings, event.finish)
                     self.answerFinished.emit(chat_id, stored)
-        except GritError as exc:
+        except Exception as exc:  # the answer so far is kept, the window is told it ended
             stored = chats.add(chat_id, "assistant", "".join(pieces), sources, finish="error")
             self.answerFinished.emit(chat_id, stored)
-            raise GritError(f"The answer stopped: {exc}") from exc
+            if isinstance(exc, GritError):
+                raise GritError(f"The answer stopped: {exc}") from exc
+            raise
         finally:
             self.chatsChanged.emit(chats.all())
 

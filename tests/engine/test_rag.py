@@ -210,3 +210,15 @@ def test_passages_are_trimmed_to_fit_the_context(answerer: Answerer) -> None:
     finally:
         object.__setattr__(model, "info", saved)
     assert model.info.context_length == limit
+
+
+def test_an_empty_library_answers_without_passages(tmp_path: Path, mistral_model: GritModel) -> None:
+    with Library(tmp_path / "home", SETTINGS, mistral_model, isolate_reader=False) as lib:
+        answerer = Answerer(mistral_model, lib, SETTINGS)
+        events = list(answerer.answer("Hello, who are you?"))
+    assert isinstance(events[0], Retrieved) and events[0].sources == []
+    done = events[-1]
+    assert isinstance(done, Answered) and done.sources == [] and done.timings["cached_tokens"] == 0
+    prompt = answerer.assemble("doc", "Hello?", [])
+    assert prompt.ids[0] == mistral_model.bos_id and prompt.state is None
+    assert mistral_model.decode(prompt.ids) == prompts.chat("Hello?")

@@ -235,3 +235,23 @@ def test_a_missing_model_opens_the_setup_dialog_on_the_gui_thread(
         assert "no-such-model" in app.window.message_text.text()
     finally:
         app.shutdown()
+
+
+def test_an_error_mid_answer_keeps_the_window_usable(qtbot: Any, app: App,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from grit_desktop.engine.events import Retrieved, Token
+    from grit_desktop.engine.rag import Answerer
+
+    def broken(self: Any, question: str, *args: Any, **kwargs: Any) -> Any:
+        yield Retrieved([], 1.0)
+        yield Token("Half an ans")
+        raise RuntimeError("the GPU fell off")
+
+    monkeypatch.setattr(Answerer, "answer", broken)
+    window = app.window
+    window.ask("anything")
+    qtbot.waitUntil(lambda: not window.answering, timeout=WAIT)
+    assert "the GPU fell off" in window.message_text.text()
+    answer = window.chat_view.messages[-1]
+    assert answer.text == "Half an ans" and "error" in answer.status.text()
+    assert window.send_button.isEnabled()
