@@ -141,17 +141,17 @@ class Answerer:
         return self._build(mode, segments, [s.chunk_id for s in sources[: len(texts)]])
 
     def _build(self, mode: CacheMode, segments: list[prompts.Segment], chunk_ids: list[str]) -> Prompt:
+        keys = _keys(mode, segments, chunk_ids)
+        fresh = self._embed_missing(segments, keys)
         states: list[KVState] = []
         ids: list[int] = []
         layout: list[Placed] = []
-        hits = misses = 0
-        doc_keys = iter(chunk_ids)
+        hits = 0
         position = 0
-        for seg in segments:
+        for seg, key in zip(segments, keys, strict=True):
             if seg.cached:
-                key = (mode, next(doc_keys)) if seg.role == "doc" else None
-                state, hit = self._state(seg, key)
-                hits, misses = hits + hit, misses + (not hit and key is not None)
+                state, hit = self._state(seg, key, fresh)
+                hits += hit
                 states.append(state)
                 length = state.length
             else:
@@ -161,27 +161,44 @@ class Answerer:
             layout.append(Placed(seg, position, length))
             position += length
         prefix = concat(states, self.model.rope) if states else None
-        return Prompt(prefix, ids, layout, hits, misses)
+        return Prompt(prefix, ids, layout, hits, len(fresh))
 
-    def _state(self, seg: prompts.Segment, key: tuple[str, str] | None) -> tuple[KVState, bool]:
-        """The states of a cached segment, from the LRU or from an embedding pass."""
+    def _embed_missing(self, segments: list[prompts.Segment],
+                       keys: list[tuple[str, str] | None]) -> dict[tuple[str, str], KVState]:
+        """States of the passages not in the LRU, from ONE batched embedding pass.
+
+        A passage segment ``<s><|embed|>\n{passage}`` is exactly the embedding input of the
+        passage, so its states are those of embedding it (and are kept in the LRU).
+        """
+        missing = [(seg, key) for seg, key in zip(segments, keys, strict=True)
+                   if key is not None and _is_embedding_input(seg) and key not in self.cache]
+        if not missing:
+            return {}
+        bodies = [seg.text[len(prompts.EMBED):] for seg, _ in missing]
+        result = self.model.embed(bodies, None, max_length=self.model.info.context_length,
+                                  return_states=True)
+        assert result.states is not None
+        fresh = {}
+        for (_, key), state in zip(missing, result.states, strict=True):
+            assert key is not None
+            self.cache.put(key, state)
+            fresh[key] = state
+        return fresh
+
+    def _state(self, seg: prompts.Segment, key: tuple[str, str] | None,
+               fresh: dict[tuple[str, str], KVState]) -> tuple[KVState, bool]:
+        """The states of a cached segment: just computed, from the LRU, or computed now."""
+        if key is not None and key in fresh:
+            return fresh[key].clone(), False  # a copy: generation must not touch the cache's
         if key is not None:
             cached = self.cache.get(key)
             if cached is not None:
                 return cached, True
-        if seg.bos and seg.text.startswith(prompts.EMBED):
-            # exactly the embedding pass of this text: <s><|embed|>\n{text}
-            body = seg.text[len(prompts.EMBED):]
-            result = self.model.embed([body], None, max_length=self.model.info.context_length,
-                                      return_states=True)
-            assert result.states is not None
-            state = result.states[0]
-        else:
-            ids = self.model.tokenize(seg.text, bos=seg.bos, continuation=not seg.bos)
-            state = self.model.prefill(ids, bidirectional=True)
+        ids = self.model.tokenize(seg.text, bos=seg.bos, continuation=not seg.bos)
+        state = self.model.prefill(ids, bidirectional=True)
         if key is not None:
             self.cache.put(key, state)
-            state = state.clone()  # generation must not touch what the cache keeps
+            state = state.clone()
         return state, False
 
     def _clean(self, text: str) -> str:
@@ -292,6 +309,17 @@ class Answerer:
 
 # ------------------------------------------------------------------------------------------------
 # helpers
+
+
+def _keys(mode: CacheMode, segments: list[prompts.Segment],
+          chunk_ids: list[str]) -> list[tuple[str, str] | None]:
+    """The LRU key of each passage segment (mode and chunk id); None for the others."""
+    ids = iter(chunk_ids)
+    return [(mode, next(ids)) if seg.cached and seg.role == "doc" else None for seg in segments]
+
+
+def _is_embedding_input(seg: prompts.Segment) -> bool:
+    return seg.bos and seg.text.startswith(prompts.EMBED)
 
 
 def search_text(question: str, history: Sequence[Message]) -> str:
