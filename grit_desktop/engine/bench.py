@@ -68,7 +68,7 @@ class BenchResult:
     search_p95_ms: float = 0.0
     search_chunks: int = 0
     baseline_ttft_ms: dict[int, float] = field(default_factory=dict)
-    baseline_decode_tokens_per_s: float = 0.0
+    baseline_decode_tokens_per_s: dict[int, float] = field(default_factory=dict)
     modes: list[ModeFigures] = field(default_factory=list)
     peak_rss_mib: float = 0.0
     peak_gpu_mib: float | None = None
@@ -116,7 +116,7 @@ def run(model: GritModel, *, sizes: Sequence[int] = SIZES, modes: Sequence[str] 
         progress(f"baseline at {size} tokens")
         ttft, decode = baseline(model, sources, new_tokens)
         result.baseline_ttft_ms[size] = ttft
-        result.baseline_decode_tokens_per_s = decode
+        result.baseline_decode_tokens_per_s[size] = decode
         reference: list[int] | None = None
         for mode in modes:
             progress(f"{mode} at {size} tokens")
