@@ -27,6 +27,7 @@ from grit_desktop.config import Settings, data_dir, load_settings
 from grit_desktop.errors import ConfigError
 from grit_desktop.ui import commands as cmd
 from grit_desktop.ui.main_window import MainWindow
+from grit_desktop.ui.theme import follow_system
 from grit_desktop.ui.wiring import Dispatcher, EngineLoader, connect_window, connect_worker
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def run(paths: list[str], data_dir_arg: str | None = None) -> int:
     qt.setApplicationVersion(__version__)
     qt.setDesktopFileName(APP_NAME)
     qt.setStyle("Fusion")
+    follow_system(qt)
     qt.setStyleSheet(STYLE)
     icon = RESOURCES / "icon.svg"
     if icon.exists():
