@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -97,8 +97,7 @@ def find_pdfs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list
     return found, errors
 
 
-def _walk(folder: Path, add: object, seen_dirs: set[tuple[int, int]]) -> None:
-    assert callable(add)
+def _walk(folder: Path, add: Callable[[Path], None], seen_dirs: set[tuple[int, int]]) -> None:
     try:
         st = folder.stat()
     except OSError:
