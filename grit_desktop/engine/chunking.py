@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +38,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from grit_desktop.engine.pdf import PageText
+
+log = logging.getLogger(__name__)
 
 #: Token count of each string (called with many strings at once).
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -103,9 +106,20 @@ def _text(pages: Sequence[PageText], s: _Span) -> str:
     return span_text(pages, s.ps + 1, s.cs, s.pe + 1, s.ce)
 
 
-def tokenizer_counter(tokenizer: Any) -> TokenCounter:
+def tokenizer_counter(tokenizer: Any, *, cache_words: bool = True) -> TokenCounter:
     """A `TokenCounter` from a `tokenizers.Tokenizer` or a transformers tokenizer: counts without
-    special tokens, many strings per call (in batches of `COUNT_BATCH`)."""
+    special tokens, many strings per call (in batches of `COUNT_BATCH`).
+
+    With ``cache_words`` (the default) and a tokenizer whose counts add up word by word (checked
+    here on `ADDITIVITY_PROBES`), the counter is a `WordCounter`: the same counts, from a cache
+    of each word's count, without running the tokenizer over every text."""
+    exact = _exact_counter(tokenizer)
+    if cache_words and WordCounter.adds_up(exact):
+        return WordCounter(exact)
+    return exact
+
+
+def _exact_counter(tokenizer: Any) -> TokenCounter:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None and hasattr(tokenizer, "encode_batch"):
         backend = tokenizer  # a tokenizers.Tokenizer
@@ -128,6 +142,104 @@ def tokenizer_counter(tokenizer: Any) -> TokenCounter:
     return count
 
 
+#: Texts on which a tokenizer must count every text as the sum of its words for `WordCounter`
+#: to stand in for it: prose, figures, punctuation, line breaks, other scripts, symbols.
+ADDITIVITY_PROBES = (
+    "The warranty covers parts and labour for two years from the date of purchase.",
+    "Figure 3: throughput rose 2.96x (103,423 vs 34,951 tok/s) at p50=20.0ms; see §4.2 [12].",
+    "Line one ends here\nline two starts, (a) then (b)\n\nA new paragraph: \"quoted\" — it's done.",
+    "https://example.org/docs/v1.2/index.html?q=grit&lang=en#top user@example.org C:\\Users",
+    "Größe, café, naïve, Ελληνικά, русский текст, العربية, עברית, हिन्दी, 中文字符, 日本語のテキスト。",
+    "tabs\there, nbsp\u00a0here, emoji 🙂🚀, math ∑ x² ≤ ∞, bullets • ◦ ▪, dashes – —, ellipsis…",
+    "CamelCaseWords snake_case_words UPPER lower MiXeD 0xDEADBEEF 3.14159 1e-5 -42 +7 100%",
+)
+
+
+class WordCounter:
+    """Token counts as sums of words' counts, each word counted once by the tokenizer and cached.
+
+    A text is cut before every space and every line break: ``"end.\\n\\nThe cat"`` is ``end.``,
+    ``\\n``, ``\\nThe``, `` cat``. The first word is counted on its own; a word after a space
+    as it tokenizes after another word (``"a " + w`` less ``"a"``), a word that starts with a
+    line break likewise (``"a" + w`` less ``"a"``), so the breaks between paragraphs (``\\nThe``)
+    are words met again and again rather than new pairs of words. For tokenizers whose pieces
+    never cross a space or a line break (SentencePiece as Mistral's, byte-level BPE) this is the
+    exact count, and `adds_up` checks it for a given tokenizer. A text with a run of spaces
+    (which some tokenizers merge) or that starts with whitespace is counted by the tokenizer
+    itself. Prose repeats its words, so counting 1,000 pages this way takes a small share of
+    the tokenizer's time. The cache is cleared once its words pass `MAX_CACHED_CHARS`. Not
+    thread-safe: one per thread.
+    """
+
+    MAX_CACHED_CHARS = 8_000_000
+    _CONTEXT = "a"
+
+    def __init__(self, exact: TokenCounter) -> None:
+        self.exact = exact
+        self._first: dict[str, int] = {}
+        self._after: dict[str, int] = {}
+        self._cached_chars = 0
+        self._context_tokens = exact([self._CONTEXT])[0]
+
+    @classmethod
+    def adds_up(cls, exact: TokenCounter) -> bool:
+        """Whether ``exact`` counts each of `ADDITIVITY_PROBES` (and each of their sentences)
+        as the sum of its words."""
+        texts = [*ADDITIVITY_PROBES, *(s for t in ADDITIVITY_PROBES for s in t.split(". ")[1:])]
+        try:
+            return cls(exact).count_words(texts) == exact(texts)
+        except Exception:  # a counter that cannot count these at all: use it as it is
+            log.debug("token counter does not take word sums", exc_info=True)
+            return False
+
+    def __call__(self, texts: Sequence[str]) -> list[int]:
+        return self.count_words(texts)
+
+    def count_words(self, texts: Sequence[str]) -> list[int]:
+        if self._cached_chars > self.MAX_CACHED_CHARS:
+            self._first.clear()
+            self._after.clear()
+            self._cached_chars = 0
+        first, after = self._first, self._after
+        out: list[int] = [0] * len(texts)
+        by_tokenizer: list[int] = []
+        missed: list[tuple[int, list[str]]] = []
+        new_first: set[str] = set()
+        new_after: set[str] = set()
+        for k, text in enumerate(texts):
+            if not text:
+                continue
+            if "  " in text or text[0] in " \n":
+                by_tokenizer.append(k)
+                continue
+            words = text.replace("\n", " \n").split(" ")
+            try:
+                out[k] = first[words[0]] + sum(map(after.__getitem__, itertools.islice(words, 1, None)))
+            except KeyError:
+                missed.append((k, words))
+                if words[0] not in first:
+                    new_first.add(words[0])
+                new_after.update(set(words).difference(after))  # (the first word: harmless)
+        if missed:
+            self._learn(new_first, new_after)
+            for k, words in missed:
+                out[k] = first[words[0]] + sum(map(after.__getitem__, itertools.islice(words, 1, None)))
+        if by_tokenizer:
+            for k, n in zip(by_tokenizer, _count(self.exact, [texts[k] for k in by_tokenizer]), strict=True):
+                out[k] = n
+        return out
+
+    def _learn(self, new_first: set[str], new_after: set[str]) -> None:
+        self._cached_chars += sum(map(len, new_first)) + sum(map(len, new_after))
+        words = list(new_first)
+        self._first.update(zip(words, _count(self.exact, words), strict=True))
+        words = list(new_after)
+        c = self._CONTEXT
+        counts = _count(self.exact, [c + w if w[:1] == "\n" else f"{c} {w}" for w in words])
+        base = self._context_tokens
+        self._after.update((w, n - base) for w, n in zip(words, counts, strict=True))
+
+
 def _count(counter: TokenCounter, texts: Sequence[str]) -> list[int]:
     out: list[int] = []
     for i in range(0, len(texts), COUNT_BATCH):
@@ -144,11 +256,13 @@ def _count(counter: TokenCounter, texts: Sequence[str]) -> list[int]:
 
 #: A cut between units: a blank line, or a sentence end with the whitespace after it (group 1
 #: for . ! ? before a character that is not a lower-case letter, group 2 for 。！？ anywhere).
+#: (It starts with a character set and looks back at it, so that the search skips quickly to
+#: the next candidate character: twice as fast as a look-ahead.)
 _CUT = re.compile(
-    r"(?=[\n.!?。！？])(?:"
-    r"\n\s*\n\s*"
-    r"|[.!?]+['\"’”)\]]*(\s+)(?=[^\sa-zà-ÿа-яёα-ω])"
-    r"|[。！？]+['\"’”」』）)\]]*(\s*)"
+    r"[\n.!?。！？](?:"
+    r"(?<=\n)\s*\n\s*"
+    r"|(?<=[.!?])[.!?]*['\"’”)\]]*(\s+)(?=[^\sa-zà-ÿа-яёα-ω])"
+    r"|(?<=[。！？])[。！？]*['\"’”」』）)\]]*(\s*)"
     r")"
 )
 _ENDS_SENTENCE = re.compile(r"[.!?。！？]['\"’”」』）)\]]*\s*$")
@@ -224,24 +338,38 @@ def _unit_texts(pages: Sequence[PageText], units: _Units, idx: Iterable[int]) ->
     return out
 
 
-def _utf8_sizes(texts: list[str]) -> list[int]:
-    return [len(t) if t.isascii() else len(t.encode("utf-8", "surrogatepass")) for t in texts]
+def _unit_sizes(pages: Sequence[PageText], units: _Units) -> list[int]:
+    """The UTF-8 size of each unit's text as `_unit_texts` gives it (without building the texts
+    of pages that are all ASCII)."""
+    ascii_page = [p.text.isascii() for p in pages]
+    out: list[int] = []
+    append = out.append
+    before_page, before_end = -1, 0
+    for p, s, e in zip(units.page, units.start, units.end, strict=True):
+        if before_page == p:
+            lo, extra = max(before_end, s - 2), 0
+        else:
+            lo, extra = s, (len(PAGE_BREAK) if before_page >= 0 else 0)
+        if ascii_page[p]:
+            append(extra + e - lo)
+        else:
+            append(extra + len(pages[p].text[lo:e].encode("utf-8", "surrogatepass")))
+        before_page, before_end = p, e
+    return out
 
 
-def _calibrate(texts: list[str], sizes: list[int], counter: TokenCounter) -> float:
+def _calibrate(pages: Sequence[PageText], units: _Units, sizes: list[int], counter: TokenCounter) -> float:
     """Tokens per UTF-8 byte, counted on an even sample of the units (about 1 in 64)."""
-    step = max(1, len(texts) // max(CALIBRATION_UNITS, len(texts) // 64))
-    sample = texts[::step]
-    tokens = sum(_count(counter, sample))
+    step = max(1, len(units) // max(CALIBRATION_UNITS, len(units) // 64))
+    tokens = sum(_count(counter, _unit_texts(pages, units, range(0, len(units), step))))
     return max(tokens, 1) / max(sum(sizes[::step]), 1)
 
 
 def _estimate(pages: Sequence[PageText], units: _Units, counter: TokenCounter, max_unit: float) -> _Units:
     """Estimate every unit's tokens (bytes x a calibrated ratio), then cut units estimated over
     ``max_unit`` into pieces (at whitespace, else inside words)."""
-    texts = _unit_texts(pages, units, range(len(units)))
-    sizes = _utf8_sizes(texts)
-    ratio = _calibrate(texts, sizes, counter)
+    sizes = _unit_sizes(pages, units)
+    ratio = _calibrate(pages, units, sizes, counter)
     units.size = [n * ratio for n in sizes]
     if all(z <= max_unit for z in units.size):
         return units

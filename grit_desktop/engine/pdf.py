@@ -312,11 +312,12 @@ def _labels(doc: Any) -> list[str] | None:
 def page_text(page: Any, textpage: Any = None) -> tuple[str, bool]:
     """The text of one MuPDF page in reading order, and whether it shows images."""
     raw = page.get_text("blocks", flags=TEXT_FLAGS, textpage=textpage)
-    area = max(page.rect.width * page.rect.height, 1.0)
+    area = 0.0  # the page's, once an image asks for it
     has_images = False
     blocks: list[Block] = []
     for x0, y0, x1, y1, text, _, kind in raw:
         if kind == 1:
+            area = area or max(page.rect.width * page.rect.height, 1.0)
             has_images = has_images or (x1 - x0) * (y1 - y0) >= MIN_IMAGE_SHARE * area
         elif para := clean_block(text):
             blocks.append(Block(x0, y0, x1, y1, para))
@@ -489,13 +490,15 @@ def _is_cjk(ch: str) -> bool:
 
 def clean_block(raw: str) -> str:
     """One paragraph from a MuPDF block: lines joined, hyphenation undone, whitespace collapsed."""
-    if not raw.replace("\n", " ").isprintable():  # controls (or odd spaces, soft hyphens)
+    flat = raw.replace("\n", " ")
+    if flat.isprintable():  # the only whitespace is spaces and line breaks
+        if raw.isascii() and "-" not in raw:  # the common case, quickly: no hyphen ends a line
+            return flat.strip() if "  " not in flat else " ".join(flat.split())
+    else:  # controls (or odd spaces, soft hyphens)
         raw = _CONTROL.sub("", raw)
     if not raw.isascii() and _PRESENTATION.search(raw):
         raw = _PRESENTATION.sub(lambda m: unicodedata.normalize("NFKC", m.group()), raw)
     lines = [" ".join(words) for line in raw.split("\n") if (words := line.split())]
-    if raw.isascii() and "-" not in raw:
-        return " ".join(lines)  # the common case, quickly
     parts = lines[:1]
     for line in lines[1:]:
         before = parts[-1]

@@ -420,6 +420,113 @@ def test_tokenizer_counter(tokenizer: Any) -> None:
     assert tokenizer_counter(Slow())([]) == []
 
 
+# --------------------------------------------------------------------------------------------
+# counting by words
+
+
+@pytest.fixture(scope="module")
+def mistral() -> Any:
+    from grit_desktop.engine.synthetic import mistral_tokenizer
+
+    return mistral_tokenizer()
+
+
+#: Texts where a word sum could go wrong: line breaks next to spaces, paragraph breaks, runs of
+#: spaces, leading and trailing whitespace, scripts without spaces, symbols, figures, URLs.
+AWKWARD = [
+    "Hello world", "", " ", "\n", "a", "end.\n\nThe next paragraph starts here.", "a \nb", "a\n b",
+    "a\n\n\nb", "trailing space ", "trailing break\n", "  leading spaces", "\nleading break",
+    "two  spaces and   three", "tab\tinside words\t", "中文文本。第二句。 Next", "日本語 と English",
+    "Ελληνικά και русский, العربية עברית हिन्दी", "emoji 🙂🚀 and ∑ x² ≤ ∞", "x" * 3000,
+    "https://example.org/a/b?c=d#e user@example.org", "3.14159 1e-5 -42 +7 100% 0xDEADBEEF",
+    "Page one ends.\n\nPage two starts", "non\u00a0breaking\u00a0space", "soft\u00adhyphen",
+    "\r\nwindows\r\nlines", "a \n \n b",
+]
+
+
+def legacy_mistral(mistral: Any) -> Any:
+    """Mistral's tokenizer in the older tokenizer.json layout (as in the GritLM-7B repository):
+    no pre-tokenizer, a normalizer that prepends and replaces spaces with the meta-space."""
+    from tokenizers import Tokenizer, normalizers
+
+    legacy = Tokenizer.from_str(mistral.backend_tokenizer.to_str())
+    legacy.pre_tokenizer = None
+    legacy.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    return legacy
+
+
+@pytest.mark.parametrize("which", ["bpe", "mistral", "legacy mistral"])
+def test_word_counter_counts_what_the_tokenizer_counts(which: str, request: pytest.FixtureRequest) -> None:
+    tokenizer = request.getfixturevalue("tokenizer" if which == "bpe" else "mistral")
+    if which == "legacy mistral":
+        tokenizer = legacy_mistral(tokenizer)
+    counter = tokenizer_counter(tokenizer)
+    assert isinstance(counter, chunking.WordCounter)
+    exact = tokenizer_counter(tokenizer, cache_words=False)
+    assert not isinstance(exact, chunking.WordCounter)
+    prose_pages = pdfs.prose_page_texts(40, seed=3)
+    other_pages = pdfs.prose_page_texts(40, seed=4)
+    for texts in (AWKWARD, prose_pages, AWKWARD, other_pages):  # a cold cache, then a warm one
+        assert counter(texts) == exact(texts)
+    # the pieces of a paragraph break are words met again, not new pairs of words
+    assert "\nThe" in counter._after or "\nA" in counter._after
+    assert not any(" " in w for w in counter._after)
+
+
+def test_word_counter_chunks_as_the_tokenizer_would(mistral: Any) -> None:
+    pages = as_pages(pdfs.prose_page_texts(60, seed=5))
+    exact = tokenizer_counter(mistral, cache_words=False)
+    by_words = chunk_pages(pages, tokenizer_counter(mistral), chunk_tokens=256, overlap_tokens=32)
+    check_contract(pages, by_words, exact, 256)  # the counts are the tokenizer's own
+    assert by_words == chunk_pages(pages, exact, chunk_tokens=256, overlap_tokens=32)
+
+
+def test_word_counter_is_not_used_where_words_do_not_add_up() -> None:
+    assert chunking.WordCounter.adds_up(words)
+    assert chunking.WordCounter.adds_up(chars)
+
+    def pairs(texts: Sequence[str]) -> list[int]:  # two words make one token
+        return [(len(t.split()) + 1) // 2 for t in texts]
+
+    assert not chunking.WordCounter.adds_up(pairs)
+
+    def broken(texts: Sequence[str]) -> list[int]:
+        raise RuntimeError("cannot count")
+
+    assert not chunking.WordCounter.adds_up(broken)
+
+    class Merging:  # a slow tokenizer with one token for a whole run of line breaks
+        def __call__(self, batch: list[str], add_special_tokens: bool) -> dict[str, list[list[int]]]:
+            return {"input_ids": [list(range(len(re.findall(r"\n+|\S+", t)))) for t in batch]}
+
+    assert chunking.WordCounter(tokenizer_counter(Merging(), cache_words=False))(["a\n\nb c"]) == [5]
+    counter = tokenizer_counter(Merging())
+    assert not isinstance(counter, chunking.WordCounter)
+    assert counter(["a\n\nb c"]) == [4]
+
+
+def test_word_counter_cache_is_bounded(tokenizer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = tokenizer_counter(tokenizer)
+    assert isinstance(counter, chunking.WordCounter)
+    monkeypatch.setattr(chunking.WordCounter, "MAX_CACHED_CHARS", 2000)
+    exact = tokenizer_counter(tokenizer, cache_words=False)
+    rng = random.Random(7)
+    for _ in range(30):
+        texts = [" ".join("".join(rng.choice("abcdefghij") for _ in range(rng.randint(1, 12)))
+                          for _ in range(40)) for _ in range(5)]
+        assert counter(texts) == exact(texts)
+        assert counter._cached_chars <= 2000 + sum(len(t) for t in texts)
+
+
+def test_unit_sizes_are_the_utf8_sizes_of_the_unit_texts() -> None:
+    pages = as_pages(["First page. Plain ASCII.\n\nA paragraph.", "", "  \n",
+                      "Größe und Maß. Ελληνικά! 中文。再来。", "Ends.   Spaced    out. Then"])
+    units = chunking._sentences(pages)
+    texts = chunking._unit_texts(pages, units, range(len(units)))
+    assert chunking._unit_sizes(pages, units) == [len(t.encode("utf-8")) for t in texts]
+    assert len(units) >= 9
+
+
 @pytest.mark.slow
 def test_five_thousand_pages_with_the_real_tokenizer(tmp_path: Path, bpe: TokenCounter) -> None:
     doc = read_pdf(pdfs.make_prose_pdf(tmp_path / "5k.pdf", 5000, chars_per_page=1500))

@@ -130,6 +130,9 @@ def test_line_breaks_inside_a_paragraph_are_joined(tmp_path: Path) -> None:
     ("\ufb01ne \ufe8d\ufee0", "fine \u0627\u0644"),  # ligature, Arabic presentation forms
     ("\u00a0 non-breaking\u00a0space \n\n  ", "non-breaking space"),
     (" \n \n", ""),
+    ("plain\nascii lines\n", "plain ascii lines"),
+    ("runs  of\n spaces \n", "runs of spaces"),
+    ("tab\tand\x0bvertical tab\n", "tab andvertical tab"),
 ])
 def test_clean_block(raw: str, clean: str) -> None:
     assert clean_block(raw) == clean
