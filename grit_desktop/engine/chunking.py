@@ -32,6 +32,7 @@ import itertools
 import logging
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -167,8 +168,8 @@ class WordCounter:
     exact count, and `adds_up` checks it for a given tokenizer. A text with a run of spaces
     (which some tokenizers merge) or that starts with whitespace is counted by the tokenizer
     itself. Prose repeats its words, so counting 1,000 pages this way takes a small share of
-    the tokenizer's time. The cache is cleared once its words pass `MAX_CACHED_CHARS`. Not
-    thread-safe: one per thread.
+    the tokenizer's time. The cache is cleared once its words pass `MAX_CACHED_CHARS`. One call
+    at a time (a lock), so one counter may serve several threads.
     """
 
     MAX_CACHED_CHARS = 8_000_000
@@ -180,6 +181,7 @@ class WordCounter:
         self._after: dict[str, int] = {}
         self._cached_chars = 0
         self._context_tokens = exact([self._CONTEXT])[0]
+        self._lock = threading.Lock()
 
     @classmethod
     def adds_up(cls, exact: TokenCounter) -> bool:
@@ -187,15 +189,16 @@ class WordCounter:
         as the sum of its words."""
         texts = [*ADDITIVITY_PROBES, *(s for t in ADDITIVITY_PROBES for s in t.split(". ")[1:])]
         try:
-            return cls(exact).count_words(texts) == exact(texts)
+            return cls(exact)(texts) == exact(texts)
         except Exception:  # a counter that cannot count these at all: use it as it is
             log.debug("token counter does not take word sums", exc_info=True)
             return False
 
     def __call__(self, texts: Sequence[str]) -> list[int]:
-        return self.count_words(texts)
+        with self._lock:
+            return self._count_words(texts)
 
-    def count_words(self, texts: Sequence[str]) -> list[int]:
+    def _count_words(self, texts: Sequence[str]) -> list[int]:
         if self._cached_chars > self.MAX_CACHED_CHARS:
             self._first.clear()
             self._after.clear()

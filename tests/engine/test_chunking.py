@@ -518,6 +518,34 @@ def test_word_counter_cache_is_bounded(tokenizer: Any, monkeypatch: pytest.Monke
         assert counter._cached_chars <= 2000 + sum(len(t) for t in texts)
 
 
+def test_word_counter_serves_several_threads(tokenizer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    counter = tokenizer_counter(tokenizer)
+    monkeypatch.setattr(chunking.WordCounter, "MAX_CACHED_CHARS", 300)  # cleared all the time
+    exact = tokenizer_counter(tokenizer, cache_words=False)
+    batches = [[" ".join(f"w{(k * 7919 + i * 104729) % 100003}" for i in range(60)) for k in range(j, j + 20)]
+               for j in range(0, 400, 20)]
+    expected = [exact(b) for b in batches]
+    wrong: list[object] = []
+
+    def work(offset: int) -> None:
+        for _ in range(5):
+            for k in range(offset, len(batches), 4):
+                try:
+                    if counter(batches[k]) != expected[k]:
+                        wrong.append(k)
+                except Exception as exc:  # a cache cleared under another thread's feet
+                    wrong.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+
+
 def test_unit_sizes_are_the_utf8_sizes_of_the_unit_texts() -> None:
     pages = as_pages(["First page. Plain ASCII.\n\nA paragraph.", "", "  \n",
                       "Größe und Maß. Ελληνικά! 中文。再来。", "Ends.   Spaced    out. Then"])
