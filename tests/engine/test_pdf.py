@@ -356,6 +356,15 @@ def test_too_many_bytes(tmp_path: Path) -> None:
     assert pdf._human_bytes(3 * 1024**3) == "3.0 GB" and pdf._human_bytes(1536) == "1.5 KB"
 
 
+def test_pymupdf_comes_without_its_unused_add_ons() -> None:
+    """The layout analyser (onnxruntime) and pymupdf4llm would triple the reader's start-up."""
+    code = ("import sys, grit_desktop.engine.pdf as p; "
+            "print(sorted(m for m in ('onnxruntime', 'pymupdf.layout', 'pymupdf4llm', 'numpy') "
+            "if sys.modules.get(m) is not None)); print(p.pymupdf.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "pymupdf"]
+
+
 def test_pdf_error_contract() -> None:
     err = PdfError("corrupt", "x.pdf is damaged")
     assert isinstance(err, GritError) and err.kind == "corrupt" and str(err) == "x.pdf is damaged"
