@@ -20,7 +20,9 @@ Tokens are counted in batches, and the text about once: chunks are laid out by a
 counted, up to `MAX_AHEAD` chunks per call, so ``Chunk.tokens`` is the counter's count of
 ``Chunk.text`` and never exceeds ``chunk_tokens``. Where a chunk is over the limit (the estimate
 ran low there: a table of figures in a page of prose), the layout goes on from that chunk with the
-estimate scaled by how far it was off, and eases back as chunks come in under it.
+estimate scaled by how far it was off, and eases back as chunks come in under it. The counter
+the app uses (`tokenizer_counter`) is a `WordCounter`: the tokenizer's own counts, summed from a
+cache of each word's count, several times faster than running the tokenizer over every chunk.
 
 Pure Python and the counter: safe on any thread (the counter's own rules apply).
 """
@@ -233,14 +235,14 @@ class WordCounter:
         return out
 
     def _learn(self, new_first: set[str], new_after: set[str]) -> None:
+        """Count the new words, in one call of the tokenizer."""
         self._cached_chars += sum(map(len, new_first)) + sum(map(len, new_after))
-        words = list(new_first)
-        self._first.update(zip(words, _count(self.exact, words), strict=True))
-        words = list(new_after)
+        firsts, afters = list(new_first), list(new_after)
         c = self._CONTEXT
-        counts = _count(self.exact, [c + w if w[:1] == "\n" else f"{c} {w}" for w in words])
+        counts = _count(self.exact, firsts + [c + w if w[:1] == "\n" else f"{c} {w}" for w in afters])
+        self._first.update(zip(firsts, counts, strict=False))
         base = self._context_tokens
-        self._after.update((w, n - base) for w, n in zip(words, counts, strict=True))
+        self._after.update((w, n - base) for w, n in zip(afters, counts[len(firsts):], strict=True))
 
 
 def _count(counter: TokenCounter, texts: Sequence[str]) -> list[int]:
@@ -453,15 +455,20 @@ class _Layout:
             spans = [_span(self.units, j, e) for j, e, _ in plan]
             texts = [_text(self.pages, s) for s in spans]
             counts = _count(self.counter, texts)
+            last = None  # the last chunk taken, when the batch ended without one over the limit
             for (j, e, a), span, text, c in zip(plan, spans, texts, counts, strict=True):
                 if c > self.limit:
                     i, after = self._over(out, j, e, a, span, c)
+                    last = None
                     break
                 out.append((span, text, c))
                 self.scale = min(1.0, max(self.scale, 0.95 * self.est(j, e) / max(c, 1)))
-                i, after = (self._next_start(j, e), e) if e < n else (n, n)
+                last = (j, e)
             else:
                 self.ahead = min(2 * self.ahead, MAX_AHEAD)
+            if last is not None:  # the rest of the batch was planned already: go on after it
+                j, e = last
+                i, after = (self._next_start(j, e), e) if e < n else (n, n)
         return out
 
     def _plan(self, i: int, after: int) -> list[tuple[int, int, int]]:
@@ -519,13 +526,16 @@ class _Layout:
     def _next_start(self, i: int, e: int) -> int:
         """The first unit of the next chunk: whole trailing units of [i, e) worth about
         ``overlap`` tokens, at most half the chunk (by the estimate), leaving room for unit e."""
+        prefix = self.prefix  # (est inlined: this runs for every chunk)
         want = self.overlap * self.scale
-        cap = min(want * 1.5, self.est(i, e) / 2)
+        end = prefix[e]
+        cap = min(want * 1.5, (end - prefix[i]) / 2)
+        after, budget = prefix[e + 1], self.budget
         best, best_gap = e, want
         s = e - 1
-        while s > i and self.est(s, e) <= cap:
-            gap = abs(self.est(s, e) - want)
-            if gap < best_gap and self.est(s, e + 1) <= self.budget:
+        while s > i and end - prefix[s] <= cap:
+            gap = abs(end - prefix[s] - want)
+            if gap < best_gap and after - prefix[s] <= budget:
                 best, best_gap = s, gap
             s -= 1
         return best
