@@ -158,6 +158,30 @@ ADDITIVITY_PROBES = (
 )
 
 
+#: Whitespace that a tokenizer may merge into one token (checked word sums against its counts).
+WHITESPACE_PROBES = (
+    "a \nb", "a\n b", "a\n\n\nb", "a\n\n\n\nb", "a\n\n b", "a \n\nb", "a\t b", "a \tb", "a\t\nb",
+    "a\n", "a\n\n", "a ", "a\t", "a\r\nb", "a\u00a0 b", "x\u3000 y", "end.\n\n\nThe end.\n",
+)
+
+
+def _runs_of_spaces(text: str) -> bool:
+    """Whether ``text`` starts with whitespace or has a run of spaces (which Mistral's tokenizer
+    merges)."""
+    return text[0].isspace() or "  " in text
+
+
+def _odd_space(text: str) -> bool:
+    """Whether ``text`` starts or ends with whitespace or has other whitespace than single spaces,
+    line breaks and blank lines (a run of spaces, a tab: some tokenizers merge such runs). No
+    character but the space is printable whitespace, so other whitespace (or control
+    characters) makes the text without its line breaks unprintable. String methods only: they
+    run at memory speed, where a regular expression over every chunk would cost a third of the
+    counting."""
+    return (text[0].isspace() or text[-1].isspace() or "  " in text or " \n" in text
+            or "\n " in text or "\n\n\n" in text or not text.replace("\n", "").isprintable())
+
+
 class WordCounter:
     """Token counts as sums of words' counts, each word counted once by the tokenizer and cached.
 
@@ -167,23 +191,33 @@ class WordCounter:
     line break likewise (``"a" + w`` less ``"a"``), so the breaks between paragraphs (``\\nThe``)
     are words met again and again rather than new pairs of words. For tokenizers whose pieces
     never cross a space or a line break (SentencePiece as Mistral's, byte-level BPE) this is the
-    exact count, and `adds_up` checks it for a given tokenizer. A text with a run of spaces
-    (which some tokenizers merge) or that starts with whitespace is counted by the tokenizer
-    itself. Prose repeats its words, so counting 1,000 pages this way takes a small share of
-    the tokenizer's time. The cache is cleared once its words pass `MAX_CACHED_CHARS`. One call
-    at a time (a lock), so one counter may serve several threads.
+    exact count, and `adds_up` checks it for a given tokenizer. Runs of whitespace are where
+    tokenizers differ: a text that starts with whitespace or has a run of spaces is always
+    counted by the tokenizer itself, and so is one with any other whitespace than single spaces,
+    line breaks and blank lines (``" \\n"``, ``"\\n\\n\\n"``, a tab, at the end) where the
+    tokenizer is found to merge such runs (`WHITESPACE_PROBES`; byte-level BPEs as GPT-2's have
+    tokens for them, Mistral's has not). Prose repeats its words, so counting 1,000 pages this
+    way takes a small share of the tokenizer's time. The cache is cleared once its words pass
+    `MAX_CACHED_CHARS`. One call at a time (a lock), so one counter may serve several threads.
     """
 
     MAX_CACHED_CHARS = 8_000_000
     _CONTEXT = "a"
 
-    def __init__(self, exact: TokenCounter) -> None:
+    def __init__(self, exact: TokenCounter, *, strict: bool | None = None) -> None:
+        """``strict``: whether texts with any odd whitespace go to the tokenizer (None: as
+        `WHITESPACE_PROBES` show this tokenizer needs)."""
         self.exact = exact
         self._first: dict[str, int] = {}
         self._after: dict[str, int] = {}
         self._cached_chars = 0
         self._context_tokens = exact([self._CONTEXT])[0]
         self._lock = threading.Lock()
+        if strict is None:
+            probes = list(WHITESPACE_PROBES)
+            strict = WordCounter(exact, strict=False)(probes) != exact(probes)
+        self.strict = strict
+        self._odd = _odd_space if strict else _runs_of_spaces
 
     @classmethod
     def adds_up(cls, exact: TokenCounter) -> bool:
@@ -214,7 +248,7 @@ class WordCounter:
         for k, text in enumerate(texts):
             if not text:
                 continue
-            if "  " in text or text[0] in " \n":
+            if self._odd(text):
                 by_tokenizer.append(k)
                 continue
             words = text.replace("\n", " \n").split(" ")

@@ -473,6 +473,53 @@ def test_word_counter_counts_what_the_tokenizer_counts(which: str, request: pyte
     assert not any(" " in w for w in counter._after)
 
 
+def whitespace_merging_bpe() -> Any:
+    """A byte-level BPE (as GPT-2's, SmolLM's) trained on text full of whitespace runs, so that it
+    has tokens for runs of line breaks and spaces, which it merges at the end of a text or before
+    more whitespace but not before a word: the case word sums must leave to the tokenizer."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    rng = random.Random(11)
+    runs = ["\n\n", "\n\n\n", "  ", "   ", " \n", "\n ", "\t", "\n"]
+    corpus = ["".join(rng.choice(WORDS) + rng.choice([" ", " ", *runs]) for _ in range(30))
+              for _ in range(400)]
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=600, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    assert tok.encode("a\n\n").tokens[-1] == "\u010a\u010a"  # a token for a blank line
+    return tok
+
+
+def fuzz_texts(seed: int, n: int) -> list[str]:
+    """Words, figures, punctuation and other scripts joined by every kind of whitespace."""
+    rng = random.Random(seed)
+    pieces = [*WORDS[:12], "The", "it's", "XJ4471", "2.5", "100%", ".", ",", "(", ")", "[1]", '"', "—",
+              "é", "café", "中文", "🙂", "http://a.b/c", "e.g.", "$5"]
+    gaps = [" "] * 12 + ["\n"] * 3 + ["\n\n"] * 3 + ["", "\t", " \n", "\n ", "  ", "\n\n\n", "\r\n", "\u00a0"]
+    out = []
+    for _ in range(n):
+        text = "".join(rng.choice(pieces) + rng.choice(gaps) for _ in range(rng.randint(1, 25)))
+        out.append(text.strip() if rng.random() < 0.5 else text)
+    return out
+
+
+@pytest.mark.parametrize("which", ["bpe", "mistral", "whitespace-merging bpe"])
+def test_word_counter_on_random_text_and_whitespace(which: str, request: pytest.FixtureRequest) -> None:
+    tokenizer = whitespace_merging_bpe() if which.startswith("whitespace") else request.getfixturevalue(
+        "tokenizer" if which == "bpe" else "mistral")
+    counter = tokenizer_counter(tokenizer)
+    assert isinstance(counter, chunking.WordCounter)
+    exact = tokenizer_counter(tokenizer, cache_words=False)
+    texts = fuzz_texts(1, 3000)
+    assert counter(texts) == exact(texts)
+    # Mistral's tokenizer and the small BPE merge only runs of spaces; the other one merges runs
+    # of line breaks too, so texts with any odd whitespace must go to it, as it was found to need
+    assert counter.strict == which.startswith("whitespace")
+    if counter.strict:
+        assert chunking.WordCounter(exact, strict=False)(texts) != exact(texts)
+
+
 def test_word_counter_chunks_as_the_tokenizer_would(mistral: Any) -> None:
     pages = as_pages(pdfs.prose_page_texts(60, seed=5))
     exact = tokenizer_counter(mistral, cache_words=False)
