@@ -88,7 +88,7 @@ def _follow(events: Iterator[IngestEvent], err: Console, show_bar: bool) -> Inge
 def _line(err: Console, event: FileFinished) -> None:
     r = event.result
     mark = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]", "error": "[red]error[/]"}[r.status]
-    detail = f"{r.pages} pages, {r.chunks} chunks" if r.status == "ok" else r.reason
+    detail = f"{_count(r.pages, 'page')}, {_count(r.chunks, 'chunk')}" if r.status == "ok" else r.reason
     err.print(f"{mark} {escape(r.path)}: {escape(detail)}", highlight=False, soft_wrap=True)
 
 
@@ -97,3 +97,7 @@ def _summary(done: IngestFinished) -> None:
     word = "cancelled after" if done.cancelled else "done in"
     print(f"{counts['ok']} indexed, {counts['skipped']} skipped, {counts['error']} failed; "
           f"{word} {done.seconds:.1f} s", file=sys.stdout)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
