@@ -23,7 +23,8 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 system_packages=(libglib2.0-0 libgl1 libxkbcommon0 libegl1 libfreetype6 libfontconfig1 libdbus-1-3
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1 libnss3 libxrandr2 libxcomposite1
-  libxdamage1 libxtst6 fonts-dejavu-core xvfb xauth python3-venv)
+  libxdamage1 libxtst6 fonts-dejavu-core xvfb xauth python3-venv
+  tesseract-ocr-eng)  # Tesseract's English data: PyMuPDF's built-in OCR reads scanned pages with it
 
 install_system_packages() {
   command -v dpkg-query >/dev/null || { say "not a Debian-like system: install Qt's libraries yourself"; return 0; }

@@ -171,6 +171,17 @@ def make_image_only_pdf(path: str | Path, n_pages: int = 1,
     return _save(doc, path)
 
 
+def make_scanned_pdf(path: str | Path, texts: list[str], dpi: int = 150) -> Path:
+    """A scan of a typed document: each page of ``make_pdf(texts)`` rendered to a grey image at
+    ``dpi`` and placed alone on a page of the same size (no text layer)."""
+    src = _plain_doc(texts)
+    doc = pymupdf.open()
+    for page in src:
+        pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
+        doc.new_page(width=page.rect.width, height=page.rect.height).insert_image(page.rect, pixmap=pix)
+    return _save(doc, path)
+
+
 def make_image_and_text_pdf(path: str | Path, text: str) -> Path:
     """Page 1 has ``text``; page 2 is a scan (an image, no text)."""
     doc = _plain_doc([text])

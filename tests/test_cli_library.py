@@ -116,3 +116,17 @@ def test_a_kill_mid_ingest_leaves_no_half_document(setup: tuple[Path, Path], tin
         assert doc.status == "ready"
         assert [c.index for c in lib.store.chunks_of(doc.doc_id)] == list(range(doc.chunks))
         assert lib.store.search_text("w3x", 5)
+
+
+@pytest.mark.skipif(not __import__("grit_desktop.engine.pdf").engine.pdf.ocr_available(),
+                    reason="Tesseract's English data is not installed")
+def test_a_scanned_pdf_is_read_by_ocr_and_found(setup: tuple[Path, Path]) -> None:
+    home, docs = setup
+    pdfs.make_scanned_pdf(docs / "scan.pdf", ["A scanned letter about nothing much at all.",
+                                              "The serial number is XJ4471, on page two."])
+    done = cli(home, "ingest", "--json", str(docs))
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert row["status"] == "ok" and row["pages"] == 2 and row["chunks"] >= 1
+    hits = json.loads(cli(home, "search", "--json", "XJ4471").stdout)
+    assert hits and hits[0]["page_start"] <= 2 <= hits[0]["page_end"] and "XJ4471" in hits[0]["text"]

@@ -32,7 +32,8 @@ from grit_desktop.engine.pdf import ParsedPdf, PdfError, read_pdf
 
 log = logging.getLogger(__name__)
 
-#: A file whose reading takes longer than this is given up (seconds). 5,000 pages read in ~15 s.
+#: A file is given up when the reader shows no progress for this long (seconds): reading 5,000
+#: pages takes ~15 s; OCR tells progress page by page (a second or more each).
 PARSE_TIMEOUT_S = 300.0
 #: Seconds the reader process may take to start and answer its first request on top.
 START_S = 60.0
@@ -44,7 +45,7 @@ class ChunkOptions:
     tokenizer_dir: str      # folder with tokenizer.json (or what AutoTokenizer loads)
     chunk_tokens: int
     overlap_tokens: int
-    ocr: bool = False
+    ocr: bool = True        # OCR pages that are only images, where Tesseract's data is installed
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def _counter(tokenizer_dir: str) -> Any:
 def parse_file(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
     """Read and chunk one PDF. Runs in the reader process (or in-process when not isolated)."""
     try:
-        pdf = read_pdf(path, ocr=options.ocr)
+        pdf = read_pdf(path, ocr=options.ocr, on_ocr_page=lambda i, n: heartbeat())
         chunks = chunk_pages(
             pdf.pages, _counter(options.tokenizer_dir),
             chunk_tokens=options.chunk_tokens, overlap_tokens=options.overlap_tokens,
@@ -101,6 +102,21 @@ def parse_file(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
     except Exception as exc:  # a bug or an unforeseen MuPDF error: this file only
         log.exception("reading %s failed", path)
         return ParseFailure(path, "internal", f"{path}: cannot be read ({exc})")
+
+
+#: In the reader process: tells the app the reader is still at work on a slow file (each OCR
+#: page), so that its time limit runs per step rather than per file. None in the app's process.
+_beat: Callable[[], None] | None = None
+
+
+def heartbeat() -> None:
+    """Say the current file is still being read (a no-op outside the reader process)."""
+    if _beat is not None:
+        _beat()
+
+
+class Alive:
+    """The reader's message that it is still at work on the current file."""
 
 
 def ping(path: str, options: ChunkOptions) -> ParseFailure:
@@ -131,7 +147,11 @@ def _receive(stream: IO[bytes]) -> object:
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    """The reader process's loop: requests in, results out, until stdin closes."""
+    """The reader process's loop: requests in, results out (and `Alive` while a file takes
+    long), until stdin closes."""
+    global _beat
+    alive = Alive()
+    _beat = lambda: _send(stdout, alive)  # noqa: E731
     while True:
         try:
             request = _receive(stdin)
@@ -246,6 +266,8 @@ class Parser:
         assert child is not None
         try:
             outcome = child.results.get(timeout=self.timeout_s)
+            while isinstance(outcome, Alive):  # a slow file still moving: the limit starts again
+                outcome = child.results.get(timeout=self.timeout_s)
         except queue.Empty:
             self._drop_child()
             return ParseFailure(ticket.path, "timeout", f"{ticket.path}: reading took longer than "
@@ -284,4 +306,9 @@ class Parser:
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    # Run the importable module's serve, not this __main__ copy's: what it sends (Alive) and the
+    # heartbeat that parse_file calls must be the classes and globals of
+    # grit_desktop.engine.parsing, which the app unpickles and the parse functions see.
+    from grit_desktop.engine import parsing as _module
+
+    _module.serve(sys.stdin.buffer, sys.stdout.buffer)

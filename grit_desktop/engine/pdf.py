@@ -27,7 +27,7 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -208,12 +208,14 @@ def read_pdf(
     ocr: bool = False,
     max_pages: int = 20000,
     max_bytes: int = 2 * 1024**3,
+    on_ocr_page: Callable[[int, int], None] | None = None,
 ) -> ParsedPdf:
     """Read every page of the PDF at ``path``; raises `PdfError` when it cannot be indexed.
 
     A page whose text cannot be extracted is kept with empty text (and a warning logged), unless
     no page can be read at all. With ``ocr`` and `ocr_available`, pages that show images but have
-    no text are OCRed. Must be called from the one thread that uses PyMuPDF (module docstring).
+    no text are OCRed (a second or more each), calling ``on_ocr_page(i, n)`` before the i-th of
+    n. Must be called from the one thread that uses PyMuPDF (module docstring).
     """
     path = Path(path)
     st = _check_file(path, max_bytes)
@@ -225,14 +227,15 @@ def read_pdf(
         raise PdfError("unreadable", f"{path} cannot be read: {exc.strerror or exc}") from None
     doc = _open(path)
     try:
-        return _read_document(doc, path, st, sha, ocr=ocr, max_pages=max_pages)
+        return _read_document(doc, path, st, sha, ocr=ocr, max_pages=max_pages, on_ocr_page=on_ocr_page)
     finally:
         doc.close()
         _log_mupdf_warnings(path)
 
 
 def _read_document(
-    doc: Any, path: Path, st: os.stat_result, sha: str, *, ocr: bool, max_pages: int
+    doc: Any, path: Path, st: os.stat_result, sha: str, *, ocr: bool, max_pages: int,
+    on_ocr_page: Callable[[int, int], None] | None = None,
 ) -> ParsedPdf:
     if doc.needs_pass:
         raise PdfError("encrypted", f"{path} is password-protected; save a copy without the "
@@ -250,9 +253,12 @@ def _read_document(
     pages, failed = _read_pages(doc, path)
     if failed == n:
         raise PdfError("corrupt", f"{path} is damaged: none of its {n:,} pages can be read")
-    if ocr and any(p.has_images and not p.text for p in pages) and ocr_available():
-        pages = [_ocr_page(doc[p.number - 1], p, path) if p.has_images and not p.text else p
-                 for p in pages]
+    scanned = [k for k, p in enumerate(pages) if p.has_images and not p.text]
+    if ocr and scanned and ocr_available():
+        for i, k in enumerate(scanned):
+            if on_ocr_page is not None:
+                on_ocr_page(i, len(scanned))
+            pages[k] = _ocr_page(doc[k], pages[k], path)
     if not any(p.text for p in pages):
         raise _no_text_error(path, pages, ocr)
     metadata = doc.metadata or {}
@@ -267,10 +273,14 @@ def _read_document(
 def _no_text_error(path: Path, pages: list[PageText], ocr: bool) -> PdfError:
     if not any(p.has_images for p in pages):
         return PdfError("no-text", f"{path} has no text to index (its pages are blank or drawn)")
-    if ocr and ocr_available():
+    if not ocr:
+        return PdfError("no-text", f"{path} looks scanned (its pages are images) and OCR is off, "
+                                   "so it has no text to index")
+    if ocr_available():
         return PdfError("no-text", f"{path} looks scanned and OCR found no text in it")
     return PdfError("no-text", f"{path} looks scanned (its pages are images) and OCR is not "
-                               "available, so it has no text to index")
+                               "available (Tesseract's English data, tesseract-ocr-eng, is not "
+                               "installed), so it has no text to index")
 
 
 def _read_pages(doc: Any, path: Path) -> tuple[list[PageText], int]:

@@ -66,8 +66,8 @@ def test_a_folder_of_good_and_bad_files(library: Library, docs: Path) -> None:
     pdfs.make_corrupt_pdf(docs / "corrupt.pdf")
     (docs / "empty.pdf").write_bytes(b"")
     pdfs.make_not_a_pdf(docs / "picture.pdf")
-    pdfs.make_image_only_pdf(docs / "scan.pdf")
-    pdfs.make_zero_page_pdf(docs / "nopages.pdf")
+    pdfs.make_image_only_pdf(docs / "scan.pdf", text="")  # a scan of a blank sheet: OCR or not,
+    pdfs.make_zero_page_pdf(docs / "nopages.pdf")           # no text
     (docs / "notes.txt").write_text("not a pdf and not named like one")
     before = {p: (p.read_bytes(), p.stat().st_mtime) for p in docs.rglob("*") if p.is_file()}
     done = ingest(library, docs)

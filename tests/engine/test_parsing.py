@@ -78,3 +78,16 @@ def test_falls_back_to_reading_in_process_when_no_child_can_start(
     parser = Parser(options)
     outcome = parser.result(parser.submit(str(path)))
     assert isinstance(outcome, Parsed) and parser.isolate is False
+
+
+def test_a_slow_file_that_shows_progress_is_not_cut_off(options: ChunkOptions, tmp_path: Path) -> None:
+    alive = pdfs.make_pdf(tmp_path / "ocr.pdf", ["Slow, page by page."])
+    silent = pdfs.make_pdf(tmp_path / "silent.pdf", ["Slow and silent."])
+    parser = Parser(options, timeout_s=2, target=reader_targets.slow_but_alive)
+    try:
+        first = parser.result(parser.submit(str(alive)))  # 4 s in all, never 2 s without a word
+        second = parser.result(parser.submit(str(silent)))
+    finally:
+        parser.close()
+    assert isinstance(first, Parsed) and first.pdf.pages[0].text == "Slow, page by page."
+    assert isinstance(second, ParseFailure) and second.kind == "timeout"

@@ -439,6 +439,22 @@ def test_ocr_finding_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "OCR found no text" in str(err)
 
 
+@pytest.mark.skipif(not pdf.ocr_available(), reason="Tesseract's English data is not installed")
+def test_real_ocr_reads_a_scan(tmp_path: Path) -> None:
+    """Tesseract itself (installed by the README's commands), on a 150 dpi scan of typed pages."""
+    path = pdfs.make_scanned_pdf(tmp_path / "scan.pdf", [
+        "The X200 warranty lasts seventeen months from the date of purchase.",
+        "Page two has the serial number XJ4471 printed on it."])
+    with pytest.raises(PdfError, match="OCR is off"):
+        read_pdf(path)
+    calls: list[tuple[int, int]] = []
+    doc = read_pdf(path, ocr=True, on_ocr_page=lambda i, n: calls.append((i, n)))
+    assert calls == [(0, 2), (1, 2)]
+    assert [p.ocr for p in doc.pages] == [True, True] and doc.scanned_pages == []
+    assert "warranty lasts seventeen months" in doc.pages[0].text
+    assert "XJ4471" in doc.pages[1].text
+
+
 # --------------------------------------------------------------------------------------------
 # the source is never touched; large inputs
 
