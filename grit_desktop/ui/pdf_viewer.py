@@ -101,6 +101,11 @@ class PdfViewer(QWidget):
         self._view.setDocument(self._document)
         self._view.setPageMode(QPdfView.PageMode.SinglePage)
         self._view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+        # Fit to width with a scroll bar that comes and goes can loop for ever: at some heights
+        # the page fits only without the bar, and fits without it only once the bar is there
+        # (QPdfView relayouts without end, the window freezes). A bar that is always there
+        # keeps the width fixed.
+        self._view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self._head = _Mark(self._new_model())
         self._tail = _Mark(self._new_model())
         self._view.setSearchModel(self._head.model)

@@ -256,3 +256,38 @@ def test_a_missing_file_screenshot_shows_the_message(viewer: PdfViewer, tmp_path
     viewer.show_passage(str(tmp_path / "gone.pdf"), 1)
     a = pixels(viewer.grab().toImage())
     assert len(np.unique(a.reshape(-1, 3), axis=0)) > 2  # text drawn, not an empty page
+
+
+_RESIZE_SWEEP = """
+import sys, time
+from PySide6.QtWidgets import QApplication
+from grit_desktop.ui.pdf_viewer import PdfViewer
+app = QApplication([])
+viewer = PdfViewer()
+viewer.resize(500, 700)
+viewer.show()
+viewer.show_passage(sys.argv[1], 1, "", "")
+for height in range(600, 800, 3):  # heights where an A4 page fits with a scroll bar or without
+    viewer.resize(500, height)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.05:
+        app.processEvents()
+print("ok")
+"""
+
+
+def test_no_height_makes_the_view_relayout_for_ever(tmp_path: Path) -> None:
+    """Fit to width with a scroll bar that comes and goes froze the window at some sizes; in a
+    child process, since a relayout loop never returns to the test."""
+    import os
+    import subprocess
+    import sys
+
+    path = pdfs.make_pdf(tmp_path / "a4.pdf", ["A page of A4.", "Another."])
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    try:
+        run = subprocess.run([sys.executable, "-c", _RESIZE_SWEEP, str(path)], env=env,
+                             capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the viewer relayouts for ever at some height")
+    assert run.returncode == 0 and run.stdout.split() == ["ok"], run.stderr
