@@ -113,13 +113,12 @@ def tokenizer_counter(tokenizer: Any, *, cache_words: bool = True) -> TokenCount
     """A `TokenCounter` from a `tokenizers.Tokenizer` or a transformers tokenizer: counts without
     special tokens, many strings per call (in batches of `COUNT_BATCH`).
 
-    With ``cache_words`` (the default) and a tokenizer whose counts add up word by word (checked
-    here on `ADDITIVITY_PROBES`), the counter is a `WordCounter`: the same counts, from a cache
+    With ``cache_words`` (the default) and a tokenizer whose counts add up word by word
+    (`WordCounter.checked`), the counter is a `WordCounter`: the same counts, from a cache
     of each word's count, without running the tokenizer over every text."""
     exact = _exact_counter(tokenizer)
-    if cache_words and WordCounter.adds_up(exact):
-        return WordCounter(exact)
-    return exact
+    counter = WordCounter.checked(exact) if cache_words else None
+    return counter or exact
 
 
 def _exact_counter(tokenizer: Any) -> TokenCounter:
@@ -191,7 +190,7 @@ class WordCounter:
     line break likewise (``"a" + w`` less ``"a"``), so the breaks between paragraphs (``\\nThe``)
     are words met again and again rather than new pairs of words. For tokenizers whose pieces
     never cross a space or a line break (SentencePiece as Mistral's, byte-level BPE) this is the
-    exact count, and `adds_up` checks it for a given tokenizer. Runs of whitespace are where
+    exact count, and `checked` checks it for a given tokenizer. Runs of whitespace are where
     tokenizers differ: a text that starts with whitespace or has a run of spaces is always
     counted by the tokenizer itself, and so is one with any other whitespace than single spaces,
     line breaks and blank lines (``" \\n"``, ``"\\n\\n\\n"``, a tab, at the end) where the
@@ -220,15 +219,21 @@ class WordCounter:
         self._odd = _odd_space if strict else _runs_of_spaces
 
     @classmethod
-    def adds_up(cls, exact: TokenCounter) -> bool:
-        """Whether ``exact`` counts each of `ADDITIVITY_PROBES` (and each of their sentences)
-        as the sum of its words."""
+    def checked(cls, exact: TokenCounter) -> WordCounter | None:
+        """A counter over ``exact`` if ``exact`` counts each of `ADDITIVITY_PROBES` (and each of
+        their sentences) as the sum of its words, else None."""
         texts = [*ADDITIVITY_PROBES, *(s for t in ADDITIVITY_PROBES for s in t.split(". ")[1:])]
         try:
-            return cls(exact)(texts) == exact(texts)
+            counter = cls(exact)
+            return counter if counter(texts) == exact(texts) else None
         except Exception:  # a counter that cannot count these at all: use it as it is
             log.debug("token counter does not take word sums", exc_info=True)
-            return False
+            return None
+
+    @classmethod
+    def adds_up(cls, exact: TokenCounter) -> bool:
+        """Whether `checked` takes ``exact``."""
+        return cls.checked(exact) is not None
 
     def __call__(self, texts: Sequence[str]) -> list[int]:
         with self._lock:
@@ -274,7 +279,7 @@ class WordCounter:
         firsts, afters = list(new_first), list(new_after)
         c = self._CONTEXT
         counts = _count(self.exact, firsts + [c + w if w[:1] == "\n" else f"{c} {w}" for w in afters])
-        self._first.update(zip(firsts, counts, strict=False))
+        self._first.update(zip(firsts, counts[:len(firsts)], strict=True))
         base = self._context_tokens
         self._after.update((w, n - base) for w, n in zip(afters, counts[len(firsts):], strict=True))
 
