@@ -4,7 +4,7 @@ One executable plays two parts:
 
 - ``grit-desktop --pdf-reader``: the PDF reader child process. The app starts it as
   ``[sys.executable, "--pdf-reader"]`` (`grit_desktop.engine.parsing.reader_command`) and talks to
-  it over stdin/stdout; it imports PyMuPDF and tokenizers only, never torch or Qt.
+  it over stdin/stdout (see `reader_main`); it imports PyMuPDF and tokenizers only, never torch or Qt.
 - anything else: the ``grit-desktop`` command (`grit_desktop.cli.main`), which opens the window
   when given no subcommand.
 
@@ -24,9 +24,9 @@ def main() -> int:
     # executable, and freeze_support() turns it into that worker instead of a second app.
     multiprocessing.freeze_support()
     if len(sys.argv) > 1 and sys.argv[1] == READER_FLAG:
-        from grit_desktop.engine.parsing import serve
+        from grit_desktop.engine.parsing import reader_main
 
-        serve(sys.stdin.buffer, sys.stdout.buffer)
+        reader_main()
         return 0
     from grit_desktop.cli import main as cli_main
 

@@ -251,6 +251,15 @@ def make_damaged_pdf(path: str | Path, pages: Sequence[str]) -> Path:
     return path
 
 
+def make_truncated_pdf(path: str | Path, n_pages: int, fraction: float, seed: int = 0) -> Path:
+    """The first ``fraction`` of the bytes of a real ``n_pages``-page prose PDF, as a download
+    cut short leaves it. At 10-30% MuPDF prints "MuPDF error: ..." and cannot count the pages;
+    at 40% it cannot open the file; from about 50% it repairs it and reads every page."""
+    whole = make_prose_pdf(Path(path), n_pages, seed=seed).read_bytes()
+    Path(path).write_bytes(whole[: int(len(whole) * fraction)])
+    return Path(path)
+
+
 def make_zero_page_pdf(path: str | Path) -> Path:
     """A well-formed PDF with an empty page tree (PyMuPDF refuses to save one, so by hand)."""
     return _write_objects(path, [

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import configparser
 import os
-import pickle
 import shutil
-import struct
 import subprocess
 import sys
 import tomllib
@@ -17,6 +15,7 @@ from typing import Any
 import pytest
 
 from grit_desktop import APP_NAME
+from grit_desktop.engine import parsing
 from grit_desktop.engine.parsing import ChunkOptions, ParseFailure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,12 +135,9 @@ def loaded_modules(path: str, options: ChunkOptions) -> ParseFailure:
 def test_entry_script_serves_the_pdf_reader() -> None:
     """``entry.py --pdf-reader`` is the reader: it answers the app's ping, loads no torch or Qt,
     and exits 0 when its input closes, just as ``grit-desktop --pdf-reader`` must when frozen."""
-    header = struct.Struct("<Q")
-
     def request(module: str, name: str) -> bytes:  # as parsing._Child.send writes it
         options = ChunkOptions(tokenizer_dir="", chunk_tokens=64, overlap_tokens=8)
-        data = pickle.dumps((module, name, "", options), protocol=pickle.HIGHEST_PROTOCOL)
-        return header.pack(len(data)) + data
+        return parsing.encode((module, name, "", options))
 
     python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": python_path}
@@ -151,10 +147,5 @@ def test_entry_script_serves_the_pdf_reader() -> None:
         capture_output=True, env=env, timeout=60,
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")
-    answers = []
-    out = done.stdout
-    while out:
-        (size,) = header.unpack(out[:header.size])
-        answers.append(pickle.loads(out[header.size:header.size + size]))
-        out = out[header.size + size:]
+    answers = parsing.decode_all(done.stdout)
     assert answers == [ParseFailure("", "pong", ""), ParseFailure("", "modules", "")]

@@ -7,16 +7,24 @@ current one.
 
 The child is ``python -m grit_desktop.engine.parsing`` (or the frozen app with
 ``--pdf-reader``): it imports PyMuPDF and ``tokenizers`` only, never torch or the app's main
-module, so it starts in about a second. Requests and results cross a pipe as length-prefixed
-pickles: ``(path, ChunkOptions)`` in, a `Parsed` or a `ParseFailure` out, in order.
+module, so it starts in about a second. Requests come in on its stdin and results go out on its
+stdout as framed pickles: ``(module, name, path, ChunkOptions)`` in, a `Parsed`, `ParseFailure`
+or `Alive` out, in order. Nothing else may write to that channel: C libraries in the child
+(MuPDF on damaged files, Tesseract) print whatever they like to file descriptor 1, so the child
+keeps a private copy of its stdout for the protocol and points descriptor 1 at stderr; the app
+reads the child's stderr line by line into its log. Every frame starts with a magic number and a
+bounded size, and anything unexpected on the channel (or the channel breaking) marks the reader
+dead at once: the file it was reading fails with a reason, the next ones go to a fresh reader.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -37,7 +45,6 @@ log = logging.getLogger(__name__)
 PARSE_TIMEOUT_S = 300.0
 #: Seconds the reader process may take to start and answer its first request on top.
 START_S = 60.0
-_HEADER = struct.Struct("<Q")
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ def parse_file(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
     except MemoryError:
         return ParseFailure(path, "too-large", f"{path}: not enough memory to read it")
     except Exception as exc:  # a bug or an unforeseen MuPDF error: this file only
-        log.exception("reading %s failed", path)
+        log.info("reading %s failed", path, exc_info=True)
         return ParseFailure(path, "internal", f"{path}: cannot be read ({exc})")
 
 
@@ -127,40 +134,98 @@ def ping(path: str, options: ChunkOptions) -> ParseFailure:
 # ------------------------------------------------------------------------------------------------
 # the pipe protocol
 
+#: Each frame: magic, payload size (little-endian), then the pickled payload.
+_MAGIC = b"GRIT"
+_HEADER = struct.Struct("<4sQ")
+#: No honest frame is larger (a parsed 20,000-page PDF is tens of MB); a larger size means the
+#: stream is not ours.
+MAX_FRAME_BYTES = 1 << 31
+
+
+class ChannelError(Exception):
+    """The other side wrote something that is not a frame of this protocol."""
+
+
+def encode(obj: object) -> bytes:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(_MAGIC, len(data)) + data
+
 
 def _send(stream: IO[bytes], obj: object) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
+    stream.write(encode(obj))
     stream.flush()
 
 
 def _receive(stream: IO[bytes]) -> object:
-    """The next object, or raise EOFError when the other side is gone."""
+    """The next object; EOFError when the other side is gone, ChannelError when what arrives is
+    not a frame (wrong magic, absurd size, a payload that does not unpickle)."""
     head = stream.read(_HEADER.size)
     if len(head) < _HEADER.size:
         raise EOFError
-    (size,) = _HEADER.unpack(head)
+    magic, size = _HEADER.unpack(head)
+    if magic != _MAGIC or size > MAX_FRAME_BYTES:
+        raise ChannelError(f"not a reader frame: {head!r}")
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
-    return pickle.loads(data)  # from our own child or parent only
+    try:
+        return pickle.loads(data)  # from our own child or parent only
+    except Exception as exc:
+        raise ChannelError(f"a frame that does not unpickle: {exc}") from exc
+
+
+def decode_all(data: bytes) -> list[object]:
+    """Every frame in ``data`` (what a reader wrote to its stdout), in order."""
+    stream = io.BytesIO(data)
+    found: list[object] = []
+    while True:
+        try:
+            found.append(_receive(stream))
+        except EOFError:
+            return found
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The reader process's loop: requests in, results out (and `Alive` while a file takes
-    long), until stdin closes."""
+    long), until stdin closes. ``stdout`` must be a channel nothing else writes to (see
+    `reader_main`)."""
     global _beat
     alive = Alive()
     _beat = lambda: _send(stdout, alive)  # noqa: E731
     while True:
         try:
             request = _receive(stdin)
-        except EOFError:
+        except (EOFError, ChannelError):
             return
         assert isinstance(request, tuple) and len(request) == 4
         module, name, path, options = request
         fn = getattr(__import__(str(module), fromlist=[str(name)]), str(name))
         _send(stdout, fn(path, options))
+
+
+def reader_main() -> None:
+    """The reader process: serve requests on stdin, with results on a private copy of stdout.
+
+    File descriptor 1 is pointed at stderr before any file is read, so whatever MuPDF, Tesseract
+    or Python print lands in the app's log, never in the results. Ctrl-C in a terminal reaches
+    the whole process group: the reader ignores it and ends when the app closes its stdin (or
+    kills it), so only the app reports the interruption.
+    """
+    global _channel
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stdout.flush()
+    _channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        serve(sys.stdin.buffer, _channel)
+    except BrokenPipeError:  # the app went away mid-answer
+        pass
+
+
+#: In the reader process: the private channel the results go out on (None elsewhere).
+_channel: IO[bytes] | None = None
 
 
 def reader_command() -> list[str]:
@@ -171,39 +236,60 @@ def reader_command() -> list[str]:
 
 
 class _Child:
-    """One reader process and a thread that collects its results."""
+    """One reader process, a thread that collects its results and one that logs its stderr."""
 
     def __init__(self) -> None:
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            reader_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            reader_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env,
         )
         self.results: queue.Queue[object] = queue.Queue()
         threading.Thread(target=self._collect, name="pdf-reader-results", daemon=True).start()
+        threading.Thread(target=self._log_stderr, name="pdf-reader-log", daemon=True).start()
 
     def _collect(self) -> None:
+        """Results into the queue; on ANY failure to read one, `_DEAD` (the reader is stopped)."""
         assert self.proc.stdout is not None
         while True:
             try:
                 self.results.put(_receive(self.proc.stdout))
-            except (EOFError, OSError, pickle.UnpicklingError):
-                self.results.put(_DEAD)
-                return
+            except EOFError:
+                break
+            except BaseException as exc:  # noqa: BLE001  a broken channel, whatever the error
+                log.warning("the PDF reader's answer is unreadable (%s); stopping it", _short(exc))
+                break
+        self.results.put(_DEAD)
+
+    def _log_stderr(self) -> None:
+        """What the reader prints (MuPDF, Tesseract, its own log), line by line into our log."""
+        assert self.proc.stderr is not None
+        try:
+            for raw in self.proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line:
+                    log.info("pdf reader: %s", line)
+        except (OSError, ValueError):
+            pass
 
     def send(self, request: tuple[str, str, str, ChunkOptions]) -> bool:
         try:
             assert self.proc.stdin is not None
             _send(self.proc.stdin, request)
             return True
-        except (BrokenPipeError, OSError):
+        except (BrokenPipeError, OSError, ValueError):
             return False
 
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def _short(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 _DEAD = object()
@@ -306,9 +392,9 @@ class Parser:
 
 
 if __name__ == "__main__":
-    # Run the importable module's serve, not this __main__ copy's: what it sends (Alive) and the
+    # Run the importable module's loop, not this __main__ copy's: what it sends (Alive) and the
     # heartbeat that parse_file calls must be the classes and globals of
     # grit_desktop.engine.parsing, which the app unpickles and the parse functions see.
     from grit_desktop.engine import parsing as _module
 
-    _module.serve(sys.stdin.buffer, sys.stdout.buffer)
+    _module.reader_main()

@@ -46,6 +46,11 @@ from grit_desktop.errors import GritError
 
 log = logging.getLogger(__name__)
 
+# PyMuPDF prints MuPDF's errors on damaged files ("MuPDF error: ...") to sys.stdout, where they
+# would mix with the CLI's output (and, in the reader process, with its results). They are log
+# records here, at INFO: the reason a file cannot be read is reported as a `PdfError`.
+pymupdf.set_messages(pylogging=True, pylogging_name=f"{__name__}.mupdf", pylogging_level=logging.INFO)
+
 #: The reasons a file cannot be indexed (`PdfError.kind`).
 PDF_ERROR_KINDS = frozenset({
     "missing", "unreadable", "empty-file", "not-pdf", "corrupt", "encrypted", "no-pages",
@@ -192,6 +197,12 @@ def _open(path: Path) -> Any:
     return doc
 
 
+def _mupdf_reason(exc: BaseException) -> str:
+    """MuPDF's own words for a failure, without its error code: "Invalid number of pages"."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return re.sub(r"^code=\d+:\s*", "", text)[:120] or type(exc).__name__
+
+
 def _log_mupdf_warnings(path: Path) -> None:
     warnings = pymupdf.TOOLS.mupdf_warnings(reset=True)
     if warnings:
@@ -228,6 +239,9 @@ def read_pdf(
     doc = _open(path)
     try:
         return _read_document(doc, path, st, sha, ocr=ocr, max_pages=max_pages, on_ocr_page=on_ocr_page)
+    except (RuntimeError, ValueError, IndexError) as exc:  # MuPDF failing on the document itself
+        log.info("MuPDF cannot read %s: %s", path, exc)
+        raise PdfError("corrupt", f"{path} is damaged and cannot be read ({_mupdf_reason(exc)})") from None
     finally:
         doc.close()
         _log_mupdf_warnings(path)

@@ -29,3 +29,23 @@ def slow_but_alive(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
         if "silent" not in Path(path).name:
             heartbeat()
     return parse_file(path, options)
+
+
+def chatty(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
+    """Prints on file descriptor 1 as MuPDF does on a damaged file (and on stdout, stderr),
+    then reads the file."""
+    os.write(1, b"MuPDF error: format error: non-page object in page tree\n\n")
+    print("a stray print on stdout", flush=True)
+    os.write(2, b"Tesseract: a message on stderr\n")
+    return parse_file(path, options)
+
+
+def breaks_channel(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
+    """Writes what is not a frame into the result channel itself when the name says 'broken'."""
+    from grit_desktop.engine import parsing
+
+    if "broken" in Path(path).name and parsing._channel is not None:
+        parsing._channel.write(b"MuPDF error: " + b"\xff" * 64)
+        parsing._channel.flush()
+        time.sleep(3600)
+    return parse_file(path, options)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,48 @@ def test_a_slow_file_that_shows_progress_is_not_cut_off(options: ChunkOptions, t
         parser.close()
     assert isinstance(first, Parsed) and first.pdf.pages[0].text == "Slow, page by page."
     assert isinstance(second, ParseFailure) and second.kind == "timeout"
+
+
+def test_what_c_code_prints_never_reaches_the_results(
+    options: ChunkOptions, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MuPDF prints on file descriptor 1 on damaged files: the results arrive all the same,
+    at once, and what it printed lands in the app's log."""
+    paths = [pdfs.make_pdf(tmp_path / f"{n}.pdf", [f"Page of {n}."]) for n in ("one", "two")]
+    parser = Parser(options, timeout_s=60, target=reader_targets.chatty)
+    caplog.set_level(logging.INFO, logger="grit_desktop.engine.parsing")
+    try:
+        t0 = time.monotonic()
+        results = [parser.result(parser.submit(str(p))) for p in paths]
+        elapsed = time.monotonic() - t0
+        deadline = time.monotonic() + 10
+        while "non-page object" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)  # the reader's stderr is logged by a thread
+    finally:
+        parser.close()
+    assert all(isinstance(r, Parsed) for r in results)
+    assert elapsed < 30
+    assert "pdf reader: MuPDF error: format error: non-page object" in caplog.text
+    assert "a stray print on stdout" in caplog.text and "Tesseract: a message" in caplog.text
+
+
+def test_a_broken_channel_fails_that_file_at_once(options: ChunkOptions, tmp_path: Path) -> None:
+    broken = pdfs.make_pdf(tmp_path / "broken.pdf", ["Breaks the channel."])
+    good = pdfs.make_pdf(tmp_path / "good.pdf", ["Fine."])
+    parser = Parser(options, timeout_s=120, target=reader_targets.breaks_channel)
+    try:
+        t0 = time.monotonic()
+        first, second = (parser.result(t) for t in [parser.submit(str(broken)), parser.submit(str(good))])
+        elapsed = time.monotonic() - t0
+    finally:
+        parser.close()
+    assert isinstance(first, ParseFailure) and first.kind == "crash"
+    assert isinstance(second, Parsed)
+    assert elapsed < 60  # not the 120 s limit: the garbage ends the reader at once
+
+
+def test_frames_carry_a_magic_number_and_a_bounded_size() -> None:
+    assert parsing.decode_all(parsing.encode("a") + parsing.encode([1, 2])) == ["a", [1, 2]]
+    for garbage in (b"MuPDF error: format error\n\n", b"GRIT" + (1 << 62).to_bytes(8, "little")):
+        with pytest.raises(parsing.ChannelError):
+            parsing.decode_all(garbage)
