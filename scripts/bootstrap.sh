@@ -52,11 +52,19 @@ make_venv() {
   fi
 }
 
+requirements_hash() {
+  { cat pyproject.toml; echo "$torch_req test=$1"; } | sha256sum | cut -d' ' -f1
+}
+
 # Reinstall only when what we ask for changed: a stamp holds a hash of the requirements.
 pip_install() {
-  local stamp="$venv/.grit-stamp" want
-  want=$( { cat pyproject.toml; echo "$torch_req test=$want_test"; } | sha256sum | cut -d' ' -f1)
-  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
+  # A test installation holds everything the app needs, so it also satisfies a plain run: switching
+  # between scripts/test.sh and scripts/run.sh installs nothing.
+  local stamp="$venv/.grit-stamp" want with_tests have=""
+  want=$(requirements_hash "$want_test")
+  with_tests=$(requirements_hash 1)
+  [ -f "$stamp" ] && have=$(cat "$stamp")
+  [ -n "$have" ] && { [ "$have" = "$want" ] || [ "$have" = "$with_tests" ]; } && return 0
   local pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
   say "installing Python packages into $venv (first time: a few minutes)"
   "${pip[@]}" install --upgrade pip setuptools wheel 2>&1 | grep -v "is ignored" || true
