@@ -21,26 +21,43 @@ errors (disk full, damaged files) come out as `StoreError`, whose message is sho
 Threading: a Store is meant to be used from one thread, the engine worker. Writes hold a lock
 all the same, so a stray call from another thread cannot interleave two writes; reads take it
 only to copy the in-memory list of documents (every LanceDB read sees one consistent version).
-One process, one Store per folder: LanceDB table handles do not see writes made through other
-handles, and `Store.optimize` removes old table versions at once.
+
+Processes: the window and a terminal `ingest` (or several) may share one folder.
+- Writers are serialized by a lock file, ``locks/write.lock``, held for one write at a time (a
+  few milliseconds; `Store.optimize` holds it while it builds an index). A writer that has waited
+  WRITE_WAIT_NOTICE_S says so in the log (and to ``on_wait``). Readers never take it.
+- Every read sees the latest committed version (the connection's read consistency interval is
+  0), and the list of documents is re-read whenever the documents table changed, so documents
+  another process added or removed show up at the next call.
+- `Store.lock_document` takes one lock file per document: the process indexing a document holds
+  it, so no other process resumes or duplicates that work (see `Library.ingest`).
+- `Store.optimize` removes old table versions only once they are KEEP_VERSIONS_FOR old, so a
+  search running in another process never loses the files it is reading.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_args
 
+# LanceDB's Rust core logs to stderr by itself (env_logger); its warnings (e.g. "KMeans: more
+# than 10% of clusters are empty" while an index is trained) would spill into the progress bar.
+# Errors still show; LANCEDB_LOG set by the user wins.
+os.environ.setdefault("LANCEDB_LOG", "error")
+
 import lancedb
 import numpy as np
 import pyarrow as pa
+from filelock import FileLock, Timeout
 from lancedb.index import FTS, BTree, IvfRq
 from lancedb.query import MatchQuery
 
@@ -100,6 +117,16 @@ HYBRID_MIN_FETCH = 40
 # Longer text queries are cut (a pasted page is still a fine query; a book is not).
 MAX_QUERY_CHARS = 4_000
 
+# Lock files live in <library>/locks: write.lock serializes writers across processes, and
+# <doc_id>.lock is held by the process indexing that document.
+LOCKS = "locks"
+WRITE_WAIT_NOTICE_S = 2.0
+# Old table versions are deleted by `optimize` once they are this old: much longer than any one
+# search another process may be running on an old version. A library whose tables hold more than
+# TIDY_VERSIONS versions (a run killed before its optimize) is compacted by the next ingest.
+KEEP_VERSIONS_FOR = timedelta(minutes=2)
+TIDY_VERSIONS = 100
+
 VECTOR_COLUMN = "vector"
 TEXT_COLUMN = "text"
 HIT_COLUMNS = ["chunk_id", "doc_id", "chunk_index", "text", "page_start", "page_end",
@@ -108,6 +135,10 @@ HIT_COLUMNS = ["chunk_id", "doc_id", "chunk_index", "text", "page_start", "page_
 
 class StoreError(GritError):
     """The library on disk cannot be read or written (disk full, damaged files, other model)."""
+
+
+class DocumentGone(StoreError):
+    """The document was removed (by another process, or another window) while it was written."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,15 +285,30 @@ def _is_disk_full(exc: BaseException) -> bool:
     return "No space left on device" in text or "os error 28" in text or "Disk quota" in text
 
 
-def _describe(exc: BaseException, action: str, folder: Path) -> str:
-    """A one-line message for the user about ``exc``, raised while trying to ``action``."""
+def _is_not_writable(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return True
+    text = str(exc)
+    return any(s in text for s in ("Permission denied", "os error 13", "Read-only file system",
+                                   "os error 30", "Operation not permitted"))
+
+
+def _describe(exc: BaseException, action: str, folder: Path, damaged: bool = False) -> str:
+    """A one-line message for the user about ``exc``, raised while trying to ``action``.
+
+    Deleting the library is advised only when ``damaged`` was proven (see `Store._verify`).
+    """
     if _is_disk_full(exc):
         return f"Could not {action}: the disk holding {folder} is full. Free some space and try again."
+    if _is_not_writable(exc):
+        return (f"Could not {action}: the library folder {folder} cannot be written (permission "
+                "denied or a read-only disk). Check its permissions, or choose another data "
+                "folder with --data-dir.")
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    if isinstance(exc, OSError):
-        return f"Could not {action} in the library at {folder}: {detail}"
-    return (f"Could not {action}: the library at {folder} looks damaged ({detail}). Remove that "
-            "folder and add your documents again.")
+    if damaged:
+        return (f"Could not {action}: the library at {folder} is damaged ({detail}). Remove that "
+                "folder and add your documents again.")
+    return f"Could not {action} (library at {folder}): {detail}. Try again."
 
 
 @dataclass(frozen=True)
@@ -283,7 +329,8 @@ class _Scope:
 class Store:
     """The library of one folder. See the module docstring for threading and visibility."""
 
-    def __init__(self, folder: Path, dim: int) -> None:
+    def __init__(self, folder: Path, dim: int, *,
+                 keep_versions_for: timedelta = KEEP_VERSIONS_FOR) -> None:
         """Open the library in ``folder`` (created if need be) for vectors of ``dim`` floats.
 
         ``dim=0`` means "not known" (no model loaded): an existing library opens with the size it
@@ -295,26 +342,51 @@ class Store:
             raise ValueError("the vector dimension cannot be negative")
         self.folder = Path(folder)
         self.dim = dim
+        self.keep_versions_for = keep_versions_for
+        # Told (besides the log) when a write waits for another process; set by the window.
+        self.on_wait: Callable[[str], None] | None = None
         self._lock = threading.RLock()
+        self._file_lock = FileLock(str(self.folder / LOCKS / "write.lock"))
+        self._docs: dict[str, DocumentRecord] = {}
+        self._docs_version: int | None = None
         with self._guard("open the library"):
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._db = lancedb.connect(str(self.folder))
-            existing = set(self._db.list_tables().tables)
-            self._chunks: Any | None = None
-            if CHUNKS in existing:
-                self._chunks = self._db.open_table(CHUNKS)
-                self.dim = self._check_chunks_schema()
-            elif dim > 0:
-                self._chunks = self._db.create_table(CHUNKS, schema=chunks_schema(dim))
-            self._documents = self._table(existing, DOCUMENTS, documents_schema())
-            self._meta = self._table(existing, META, meta_schema())
-            self._settings = {r["key"]: r["value"] for r in self._meta.to_arrow().to_pylist()}
-            if "format" not in self._settings:
-                self._put_meta("format", FORMAT)
-            if self._chunks is not None:
-                self._ensure_indexes(self._chunks)
-            self._docs = {d.doc_id: d for d in map(_document_from_row,
-                                                   self._documents.to_arrow().to_pylist())}
+            # Interval 0: every read first checks for a newer version (~0.3 ms), so writes made by
+            # other processes are seen at once.
+            self._db = lancedb.connect(str(self.folder), read_consistency_interval=timedelta(0))
+            if not self._open_tables(dim, create=False):
+                with self._lock, self._exclusive():  # two processes may create it at once
+                    self._open_tables(dim, create=True)
+            self._refresh_documents()
+
+    def _open_tables(self, dim: int, *, create: bool) -> bool:
+        """Open the tables; with ``create``, make what is missing (under the write lock).
+        Returns False when something is missing and ``create`` is not set."""
+        existing = set(self._db.list_tables().tables)
+        wanted = {DOCUMENTS, META} | ({CHUNKS} if dim > 0 or CHUNKS in existing else set())
+        if not create and not wanted <= existing:
+            return False
+        self._chunks: Any | None = None
+        if CHUNKS in existing:
+            self._chunks = self._db.open_table(CHUNKS)
+            self.dim = self._check_chunks_schema()
+        elif dim > 0:
+            self._chunks = self._db.create_table(CHUNKS, schema=chunks_schema(dim))
+        self._documents = self._table(existing, DOCUMENTS, documents_schema())
+        self._meta = self._table(existing, META, meta_schema())
+        self._settings = self._read_meta()
+        complete = "format" in self._settings and (
+            self._chunks is None or not self._missing_indexes(self._chunks))
+        if not create:
+            return complete
+        if "format" not in self._settings:
+            self._put_meta("format", FORMAT)
+        if self._chunks is not None:
+            self._ensure_indexes(self._chunks)
+        return True
+
+    def _read_meta(self) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self._meta.to_arrow().to_pylist()}
 
     @staticmethod
     def existing_dimension(folder: Path) -> int | None:
@@ -359,22 +431,96 @@ class Store:
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
-        """Turn LanceDB I/O errors (OSError, and RuntimeError from its Rust core) into StoreError."""
+        """Turn LanceDB I/O errors (OSError, and RuntimeError from its Rust core) into StoreError.
+
+        The details go to the log (a file, or the terminal with -v); the message says what to do,
+        and says the library is damaged only when it fails `_verify`.
+        """
         try:
             yield
         except StoreError:
             raise
         except (OSError, RuntimeError) as exc:
-            log.warning("store: could not %s", action, exc_info=True)
-            raise StoreError(_describe(exc, action, self.folder)) from exc
+            log.info("store: could not %s", action, exc_info=True)
+            damaged = not isinstance(exc, OSError) and not _is_disk_full(exc) and not self._verify()
+            raise StoreError(_describe(exc, action, self.folder, damaged)) from exc
+
+    def _verify(self) -> bool:
+        """Whether the library reads back whole through a fresh connection (every table, every
+        row of documents and meta, the chunks' row count and first rows)."""
+        try:
+            db = lancedb.connect(str(self.folder))
+            names = set(db.list_tables().tables)
+            for name in (DOCUMENTS, META):
+                if name in names:
+                    db.open_table(name).to_arrow()
+            if CHUNKS in names:
+                chunks = db.open_table(CHUNKS)
+                chunks.count_rows()
+                chunks.head(10)
+        except Exception:  # whatever it is, the library cannot be read back: damaged
+            log.info("store: the library at %s does not read back", self.folder, exc_info=True)
+            return False
+        return True
 
     @contextmanager
     def _write(self, action: str) -> Iterator[None]:
-        with self._lock, self._guard(action):
+        with self._lock, self._guard(action), self._exclusive():
             yield
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the cross-process write lock; on first taking it, catch up with other writers."""
+        if self._file_lock.is_locked:  # this thread holds it already
+            with self._file_lock:
+                yield
+            return
+        (self.folder / LOCKS).mkdir(exist_ok=True)
+        try:
+            self._file_lock.acquire(timeout=WRITE_WAIT_NOTICE_S)
+        except Timeout:
+            notice = "waiting for another grit-desktop process to finish writing to the library"
+            log.warning("%s at %s", notice, self.folder)
+            if self.on_wait is not None:
+                self.on_wait(notice)
+            self._file_lock.acquire()
+        try:
+            if hasattr(self, "_documents"):
+                self._refresh_documents()
+                self._settings = self._read_meta()
+            yield
+        finally:
+            self._file_lock.release()
+
+    def lock_document(self, doc_id: str, timeout: float = 0) -> FileLock | None:
+        """Take the lock a process holds while it indexes ``doc_id``, waiting up to ``timeout``
+        seconds; None if another process holds it. Release it with ``.release()``."""
+        with self._guard("add the document"):
+            (self.folder / LOCKS).mkdir(exist_ok=True)
+            lock = FileLock(str(self.folder / LOCKS / f"{doc_id}.lock"))
+            try:
+                lock.acquire(timeout=timeout)
+            except Timeout:
+                return None
+            return lock
+
+    def _refresh_documents(self) -> None:
+        """Re-read the documents when their table changed (here or in another process)."""
+        version = self._documents.version
+        if version != self._docs_version:
+            rows = self._documents.to_arrow().to_pylist()
+            self._docs = {d.doc_id: d for d in map(_document_from_row, rows)}
+            self._docs_version = version
+
+    def version(self) -> int:
+        """The documents table's version: it changes whenever a document is added, changed or
+        removed, by any process. Cheap (~1 ms); the window polls it."""
+        with self._guard("read the library"):
+            return int(self._documents.version)
+
     def _snapshot(self) -> dict[str, DocumentRecord]:
-        with self._lock:
+        with self._lock, self._guard("read the library"):
+            self._refresh_documents()
             return dict(self._docs)
 
     def _put_meta(self, key: str, value: str) -> None:
@@ -395,12 +541,12 @@ class Store:
             self._docs[doc.doc_id] = doc
 
     def set_status(self, doc_id: str, status: DocStatus, error: str = "", chunks: int | None = None) -> None:
-        """Change a document's status and error (and chunk count if given); KeyError if unknown."""
+        """Change a document's status and error (and chunk count if given); DocumentGone if unknown."""
         _check_status(status)
         with self._write("update the document"):
             doc = self._docs.get(doc_id)
             if doc is None:
-                raise KeyError(f"no document {doc_id}")
+                raise DocumentGone(f"the document {doc_id[:12]} is no longer in the library")
             new = replace(doc, status=status, error=error, chunks=doc.chunks if chunks is None else chunks)
             self._documents.update(where=f"doc_id = {_sql(doc_id)}",
                                    values={"status": status, "error": error, "chunks": new.chunks})
@@ -442,7 +588,7 @@ class Store:
         with self._write("save the passages"):
             unknown = {c.doc_id for c in chunks} - self._docs.keys()
             if unknown:
-                raise ValueError(f"chunks of unknown documents: {sorted(unknown)}")
+                raise DocumentGone(f"chunks of documents no longer in the library: {sorted(unknown)}")
             self._chunks.add(table)
 
     def delete_chunks(self, doc_id: str) -> None:
@@ -605,19 +751,27 @@ class Store:
                 self._maybe_build_ann(self._chunks)
                 tables.insert(0, self._chunks)
             with warnings.catch_warnings():
-                # Keeping no old version is safe: this process is the only reader and writer.
+                # Tests keep no old version (cleanup_older_than=0), which lancedb warns about.
                 warnings.filterwarnings("ignore", r"optimize\(cleanup_older_than=0\)", UserWarning)
                 for table in tables:
-                    table.optimize(cleanup_older_than=timedelta(0))
+                    table.optimize(cleanup_older_than=self.keep_versions_for)
+
+    def needs_tidy(self) -> bool:
+        """Whether old versions piled up (more than TIDY_VERSIONS in a table): a run was killed
+        before its `optimize`. Then the next ingest optimizes even if it adds nothing."""
+        with self._guard("read the library"):
+            tables = [t for t in (self._chunks, self._documents, self._meta) if t is not None]
+            return any(len(t.list_versions()) > TIDY_VERSIONS for t in tables)
+
+    @staticmethod
+    def _missing_indexes(chunks: Any) -> list[str]:
+        indexed = {tuple(i.columns) for i in chunks.list_indices()}
+        return [c for c in (TEXT_COLUMN, *SCALAR_COLUMNS) if (c,) not in indexed]
 
     def _ensure_indexes(self, chunks: Any) -> None:
         """Create the full-text and scalar indexes where missing (cheap: they start empty)."""
-        indexed = {tuple(i.columns) for i in chunks.list_indices()}
-        if (TEXT_COLUMN,) not in indexed:
-            chunks.create_index(TEXT_COLUMN, config=FTS())
-        for column in SCALAR_COLUMNS:
-            if (column,) not in indexed:
-                chunks.create_index(column, config=BTree())
+        for column in self._missing_indexes(chunks):
+            chunks.create_index(column, config=FTS() if column == TEXT_COLUMN else BTree())
 
     def _maybe_build_ann(self, chunks: Any) -> None:
         rows = int(chunks.count_rows())
