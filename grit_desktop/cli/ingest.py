@@ -7,27 +7,22 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from grit_desktop.cli.common import open_library
+from grit_desktop.cli.common import open_library, plural
 from grit_desktop.engine.events import (
     ChunksEmbedded,
     FileFinished,
     FileParsed,
-    FileStarted,
+    FileWaiting,
     IngestEvent,
     IngestFinished,
     IngestStarted,
+    describe_progress,
 )
 
 NAME = "ingest"
@@ -55,32 +50,46 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _follow(events: Iterator[IngestEvent], err: Console, show_bar: bool) -> IngestFinished:
-    """Draw progress from the events (a bar on a terminal, a line per file always)."""
+    """Draw progress from the events (on a terminal: the file being indexed and the whole
+    queue in passages, with rate and time left; always: one line per file)."""
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
         console=err, disable=not show_bar, transient=True,
     )
-    files: TaskID | None = None
-    chunks: TaskID | None = None
+    overall: TaskID | None = None
+    current: TaskID | None = None
+    files = 0
+    finished = 0
     with progress:
         for event in events:
             if isinstance(event, IngestStarted):
-                files = progress.add_task("files", total=event.files)
+                files = event.files
+                overall = progress.add_task("all files", total=None, detail=f"0 of {plural(files, 'file')}")
                 if event.resumed:
                     err.print(f"resuming {event.resumed} interrupted document(s)")
-            elif isinstance(event, FileStarted) and files is not None:
-                progress.update(files, description=f"file {event.index + 1}/{event.files}")
             elif isinstance(event, FileParsed):
-                if chunks is not None:
-                    progress.remove_task(chunks)
-                chunks = progress.add_task(f"  {event.title[:40]}", total=event.chunks)
-            elif isinstance(event, ChunksEmbedded) and chunks is not None:
-                progress.update(chunks, completed=event.done)
+                if current is not None:
+                    progress.remove_task(current)
+                name = Path(event.path).name
+                current = progress.add_task(f"  {name[:40]}", total=event.chunks, completed=event.written,
+                                            detail=f"{event.written:,}/{event.chunks:,} passages")
+            elif isinstance(event, FileWaiting):
+                err.print(f"[yellow]waiting[/] {escape(event.path)}: {escape(event.reason)}",
+                          highlight=False, soft_wrap=True)
+            elif isinstance(event, ChunksEmbedded):
+                if current is not None:
+                    progress.update(current, completed=event.done,
+                                    detail=f"{event.done:,}/{event.total:,} passages")
+                if overall is not None and event.queue is not None:
+                    q = event.queue
+                    progress.update(overall, total=q.total, completed=q.done,
+                                    detail=describe_progress(q, finished, files))
             elif isinstance(event, FileFinished):
-                if files is not None:
-                    progress.advance(files)
+                finished += 1
                 _line(err, event)
             elif isinstance(event, IngestFinished):
+                if event.notice:
+                    err.print(f"[yellow]note[/] {escape(event.notice)}", highlight=False, soft_wrap=True)
                 return event
     raise RuntimeError("ingest ended without a result")
 
@@ -88,7 +97,7 @@ def _follow(events: Iterator[IngestEvent], err: Console, show_bar: bool) -> Inge
 def _line(err: Console, event: FileFinished) -> None:
     r = event.result
     mark = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]", "error": "[red]error[/]"}[r.status]
-    detail = f"{_count(r.pages, 'page')}, {_count(r.chunks, 'chunk')}" if r.status == "ok" else r.reason
+    detail = f"{plural(r.pages, 'page')}, {plural(r.chunks, 'chunk')}" if r.status == "ok" else r.reason
     err.print(f"{mark} {escape(r.path)}: {escape(detail)}", highlight=False, soft_wrap=True)
 
 
@@ -97,7 +106,3 @@ def _summary(done: IngestFinished) -> None:
     word = "cancelled after" if done.cancelled else "done in"
     print(f"{counts['ok']} indexed, {counts['skipped']} skipped, {counts['error']} failed; "
           f"{word} {done.seconds:.1f} s", file=sys.stdout)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

@@ -14,6 +14,14 @@ Nothing is lost and nothing is half-visible:
 - a changed file is indexed anew before its old version is removed;
 - source files are only ever read.
 
+Several processes (the window, `ingest` in a terminal) may share the library. A process holds a
+document's indexing lock (`Store.lock_document`) from before it writes the document until it is
+ready, so a document another live process is indexing is never resumed here, and never indexed
+twice: a file that is being indexed elsewhere waits (`FileWaiting`), then is skipped as already
+indexed. A lock file is released by the system when its process dies, so what a killed process
+left half-done is resumed by the next ingest. A document removed by another process while it is
+written here ends with "removed while it was being indexed", and nothing of it stays.
+
 Threading: a `Library` is used from one thread (the engine worker).
 """
 
@@ -27,7 +35,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -37,23 +45,29 @@ from grit_desktop.engine.events import (
     ChunksEmbedded,
     FileFinished,
     FileParsed,
+    FileReading,
     FileResult,
     FileStarted,
+    FileWaiting,
     IngestEvent,
     IngestFinished,
     IngestStarted,
+    QueueProgress,
 )
 from grit_desktop.engine.model import GritModel
 from grit_desktop.engine.parsing import ChunkOptions, Parsed, ParseFailure, Parser, Ticket
 from grit_desktop.engine.pdf import ParsedPdf, file_sha256
 from grit_desktop.engine.prompts import QUERY_TASK
 from grit_desktop.engine.records import ChunkRecord, DocumentRecord, SearchHit
-from grit_desktop.engine.store import Store
+from grit_desktop.engine.store import DocumentGone, Store, StoreError
 from grit_desktop.errors import GritError
 
 log = logging.getLogger(__name__)
 
 SearchMode = Literal["hybrid", "vector", "text"]
+R = TypeVar("R")
+#: The most passages one search lists.
+MAX_SEARCH_K = 1000
 
 
 # ------------------------------------------------------------------------------------------------
@@ -141,12 +155,35 @@ class Library:
         # Without a model and without a library on disk there is nothing to open yet.
         self._store = Store(home / "library", dim) if dim is not None else None
         self._parser: Parser | None = None
+        self._on_wait: Callable[[str], None] | None = None
 
     @property
     def store(self) -> Store:
         if self._store is None:
             raise GritError("the library is empty: add documents first (this needs the model)")
         return self._store
+
+    @property
+    def on_wait(self) -> Callable[[str], None] | None:
+        """Told when a write waits for another process (see `Store.on_wait`)."""
+        return self._on_wait
+
+    @on_wait.setter
+    def on_wait(self, callback: Callable[[str], None] | None) -> None:
+        self._on_wait = callback
+        if self._store is not None:
+            self._store.on_wait = callback
+
+    def version(self) -> int | None:
+        """Changes whenever a document is added, changed or removed, by this process or
+        another; None while there is no library on disk. Opens a library another process made."""
+        if self._store is None:
+            dim = _dimension(self.home / "library", self.model)
+            if dim is None:
+                return None
+            self._store = Store(self.home / "library", dim)
+            self._store.on_wait = self._on_wait
+        return self._store.version()
 
     def close(self) -> None:
         if self._parser is not None:
@@ -183,9 +220,23 @@ class Library:
                 raise GritError(f"{doc_id_or_path!r} matches {len(prefixed)} documents; give more of the id")
         raise GritError(f"no document {doc_id_or_path!r} in the library")
 
+    @staticmethod
+    def check_search(query: str, k: int | None) -> str:
+        """``query`` without surrounding blanks; GritError if empty or ``k`` is out of range."""
+        query = query.strip()
+        if not query:
+            raise GritError("The search is empty: type some words to look for.")
+        if k is not None and not 1 <= k <= MAX_SEARCH_K:
+            raise GritError(f"The number of passages must be between 1 and {MAX_SEARCH_K} (got {k}).")
+        return query
+
     def search(self, query: str, k: int | None = None, mode: SearchMode = "hybrid",
                doc_ids: Sequence[str] | None = None) -> list[SearchHit]:
-        """The ``k`` passages that best match ``query`` (ready documents only)."""
+        """The ``k`` passages that best match ``query`` (ready documents only).
+
+        GritError for an empty query or ``k`` outside 1..MAX_SEARCH_K.
+        """
+        query = self.check_search(query, k)
         k = k or self.settings.top_k
         if mode == "text":
             return self.store.search_text(query, k, doc_ids)
@@ -220,40 +271,82 @@ class Library:
         parser = self._reader()
         tickets: dict[int, Ticket] = {}
         cancelled = False
-        offset = len(results)
-        for i, path in enumerate(queue):
+        pending = list(range(len(queue)))  # positions in queue; a deferred file goes to the end
+        progress = _Progress(queue)
+        while pending:
             if cancel is not None and cancel.is_set():
                 cancelled = True
                 break
-            yield FileStarted(offset + i, total, str(path))
+            i = pending.pop(0)
+            yield FileStarted(len(results), total, str(queue[i]))
             t_file = time.perf_counter()
-            outcome = yield from self._ingest_one(path, i, queue, tickets, parser, model, cancel)
+            outcome = yield from progress.track(
+                self._ingest_one(queue[i], i, queue, tickets, parser, model, cancel,
+                                 may_defer=bool(pending)))
+            if outcome == "deferred":
+                pending.append(i)
+                continue
             if outcome is None:  # cancelled mid-file: it stays resumable
                 cancelled = True
                 break
             outcome = replace(outcome, seconds=time.perf_counter() - t_file)
+            progress.finished(str(queue[i]))
             results.append(outcome)
-            yield FileFinished(offset + i, total, outcome)
-        if any(r.status == "ok" for r in results):
-            self.store.optimize()
-        yield IngestFinished(results, cancelled, time.perf_counter() - t0)
+            yield FileFinished(len(results) - 1, total, outcome)
+        notice = ""
+        try:
+            if any(r.status == "ok" for r in results) or self.store.needs_tidy():
+                self.store.optimize()
+        except StoreError as exc:  # what was indexed is searchable all the same
+            notice = f"The documents are indexed, but the library could not be tidied. {exc}"
+            log.warning("%s", notice)
+        yield IngestFinished(results, cancelled, time.perf_counter() - t0, notice)
 
     # -- one file -----------------------------------------------------------------------------
 
     def _ingest_one(
         self, path: Path, i: int, queue: list[Path], tickets: dict[int, Ticket], parser: Parser,
-        model: GritModel, cancel: threading.Event | None,
-    ) -> Generator[IngestEvent, None, FileResult | None]:
-        """Index one file; returns its result, or None when cancelled (the file stays resumable)."""
+        model: GritModel, cancel: threading.Event | None, *, may_defer: bool = False,
+    ) -> Generator[IngestEvent, None, FileResult | Literal["deferred"] | None]:
+        """Index one file; returns its result, or None when cancelled (the file stays resumable).
+
+        When another process is indexing the same document, returns "deferred" if ``may_defer``
+        (other files come first), else waits for it.
+        """
         spath = str(path)
         unchanged = self._unchanged(spath)
         if unchanged is not None:
             return unchanged
         ticket = tickets.pop(i, None) or parser.submit(spath)
         self._read_ahead(i + 1, queue, tickets, parser)
+        while not parser.ready(ticket, READ_POLL_S):
+            if cancel is not None and cancel.is_set():
+                return None
+            yield FileReading(spath)
         outcome = parser.result(ticket)
         if isinstance(outcome, ParseFailure):
             return self._record_failure(spath, outcome.message)
+        pdf = outcome.pdf
+        lock = self.store.lock_document(pdf.sha256)
+        if lock is None:
+            if may_defer:
+                yield FileWaiting(spath, pdf.sha256, "another grit-desktop process is indexing "
+                                  "this document: coming back to it after the other files")
+                return "deferred"
+            yield FileWaiting(spath, pdf.sha256, "another grit-desktop process is indexing this "
+                              "document: waiting for it to finish")
+            while lock is None:
+                if cancel is not None and cancel.is_set():
+                    return None
+                lock = self.store.lock_document(pdf.sha256, WAIT_POLL_S)
+        try:
+            return (yield from self._index_locked(spath, outcome, model, cancel))
+        finally:
+            lock.release()
+
+    def _index_locked(self, spath: str, outcome: Parsed, model: GritModel,
+                      cancel: threading.Event | None) -> Generator[IngestEvent, None, FileResult | None]:
+        """Index a parsed file while holding its document's lock."""
         pdf, chunks = outcome.pdf, outcome.chunks
         existing = self.store.document(pdf.sha256)
         skip = self._duplicate(spath, existing, pdf.mtime)
@@ -261,7 +354,8 @@ class Library:
             return skip
         replaced = self.store.document_by_path(spath)
         done = self._prepare(existing, pdf, chunks, spath)
-        yield FileParsed(spath, pdf.sha256, pdf.title, pdf.page_count, len(chunks), len(pdf.scanned_pages))
+        yield FileParsed(spath, pdf.sha256, pdf.title, pdf.page_count, len(chunks),
+                         len(pdf.scanned_pages), done)
         try:
             for batch in _batches(chunks[done:], self.settings.embed_batch_tokens or model.batch_tokens):
                 if cancel is not None and cancel.is_set():
@@ -272,11 +366,20 @@ class Library:
                 done += len(batch)
                 log.info("%s: %d of %d chunks written", spath, done, len(chunks))
                 yield ChunksEmbedded(spath, pdf.sha256, done, len(chunks))
+            self.store.set_status(pdf.sha256, "ready", chunks=len(chunks))
+        except DocumentGone:
+            self.store.delete_chunks(pdf.sha256)
+            return FileResult(spath, "skipped", pdf.sha256, pdf.title, pdf.page_count,
+                              reason="removed from the library while it was being indexed")
+        except StoreError:
+            # The disk is full or the library cannot be written: the next file would fail the
+            # same way, and cleaning up would need a write too. The document stays "indexing",
+            # its written chunks invisible, and the next ingest resumes it.
+            raise
         except GritError as exc:
             self.store.delete_chunks(pdf.sha256)
             self.store.set_status(pdf.sha256, "error", error=str(exc))
             return FileResult(spath, "error", pdf.sha256, pdf.title, pdf.page_count, reason=str(exc))
-        self.store.set_status(pdf.sha256, "ready", chunks=len(chunks))
         if replaced is not None and replaced.doc_id != pdf.sha256:
             self.store.delete_document(replaced.doc_id)  # the old version of a changed file
         return FileResult(spath, "ok", pdf.sha256, pdf.title, pdf.page_count, len(chunks))
@@ -368,20 +471,96 @@ class Library:
         return self.model
 
     def _resumable(self) -> list[Path]:
-        """Paths of half-indexed documents whose file is unchanged; the others are cleaned up."""
+        """Paths of half-indexed documents whose file is unchanged; the others are cleaned up.
+
+        A document another live process is indexing (it holds the lock) is neither: it is that
+        process's work.
+        """
         paths: list[Path] = []
         for doc in self.interrupted():
-            path = Path(doc.path)
+            lock = self.store.lock_document(doc.doc_id)
+            if lock is None:
+                log.info("%s is being indexed by another grit-desktop process", doc.path)
+                continue
             try:
-                same = path.is_file() and file_sha256(path) == doc.doc_id
-            except OSError:
-                same = False
-            if same:
-                paths.append(path)
-            else:
-                log.info("removing half-indexed %s: its file is gone or changed", doc.path)
-                self.store.delete_document(doc.doc_id)
+                path = Path(doc.path)
+                try:
+                    same = path.is_file() and file_sha256(path) == doc.doc_id
+                except OSError:
+                    same = False
+                if same:
+                    paths.append(path)
+                else:
+                    log.info("removing half-indexed %s: its file is gone or changed", doc.path)
+                    self.store.delete_document(doc.doc_id)
+            finally:
+                lock.release()
         return paths
+
+
+# How often a file that another process is indexing checks whether it is done (and for cancel).
+WAIT_POLL_S = 0.5
+# How often ingestion hands control back while the reader reads a file (see `FileReading`).
+READ_POLL_S = 0.25
+
+
+class _Progress:
+    """Passages done and to do over a whole ingestion, with a rate and the time left."""
+
+    def __init__(self, queue: Sequence[Path]) -> None:
+        self._unread: dict[str, int] = {}  # files not read yet -> size in bytes
+        for path in queue:
+            try:
+                self._unread[str(path)] = os.stat(path).st_size
+            except OSError:
+                self._unread[str(path)] = 0
+        self._known = 0          # passages to embed in the files read so far
+        self._read_bytes = 0
+        self._read_chunks = 0
+        self._done = 0
+        self._last: dict[str, int] = {}
+        self._t_first: float | None = None
+        self._first_done = 0
+
+    def track(self, events: Generator[IngestEvent, None, R]) -> Generator[IngestEvent, None, R]:
+        """Pass ``events`` on, with the queue's progress added to each `ChunksEmbedded`."""
+        try:
+            event = next(events)
+            while True:
+                sent = yield self._update(event)
+                event = events.send(sent)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def _update(self, event: IngestEvent) -> IngestEvent:
+        if isinstance(event, FileParsed):
+            size = self._unread.pop(event.path, 0)
+            self._read_bytes += size
+            self._read_chunks += event.chunks
+            self._known += event.chunks - event.written
+            self._last[event.path] = event.written
+        elif isinstance(event, ChunksEmbedded):
+            now = time.perf_counter()
+            self._done += event.done - self._last.get(event.path, 0)
+            self._last[event.path] = event.done
+            if self._t_first is None:
+                self._t_first = now  # the rate counts from the end of the first batch
+                self._first_done = self._done
+            return replace(event, queue=self.snapshot(now))
+        return event
+
+    def finished(self, path: str) -> None:
+        """``path`` is done (also when it was skipped or failed unread)."""
+        self._unread.pop(path, None)
+
+    def snapshot(self, now: float) -> QueueProgress:
+        unread_bytes = sum(self._unread.values())
+        per_byte = self._read_chunks / self._read_bytes if self._read_bytes else 0.0
+        total = max(self._done, self._known + round(unread_bytes * per_byte))
+        elapsed = now - self._t_first if self._t_first is not None else 0.0
+        rate = (self._done - self._first_done) / elapsed if elapsed > 0 else 0.0
+        eta = (total - self._done) / rate if rate > 0 else None
+        return QueueProgress(self._done, total, bool(self._unread), rate, eta)
 
 
 def _dimension(folder: Path, model: GritModel | None) -> int | None:
@@ -419,6 +598,7 @@ __all__ = [
     "FileParsed",
     "FileResult",
     "FileStarted",
+    "FileWaiting",
     "IngestEvent",
     "IngestFinished",
     "IngestStarted",

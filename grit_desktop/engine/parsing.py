@@ -19,6 +19,7 @@ dead at once: the file it was reading fails with a reason, the next ones go to a
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -29,6 +30,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -218,10 +220,8 @@ def reader_main() -> None:
     os.dup2(2, 1)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
+    with contextlib.suppress(BrokenPipeError):  # the app went away mid-answer
         serve(sys.stdin.buffer, _channel)
-    except BrokenPipeError:  # the app went away mid-answer
-        pass
 
 
 #: In the reader process: the private channel the results go out on (None elsewhere).
@@ -256,7 +256,7 @@ class _Child:
                 self.results.put(_receive(self.proc.stdout))
             except EOFError:
                 break
-            except BaseException as exc:  # noqa: BLE001  a broken channel, whatever the error
+            except BaseException as exc:  # a broken channel, whatever the error
                 log.warning("the PDF reader's answer is unreadable (%s); stopping it", _short(exc))
                 break
         self.results.put(_DEAD)
@@ -346,6 +346,21 @@ class Parser:
         if ticket.child is not self._child:  # lost with a reader stopped for another file
             return self.result(self.submit(ticket.path))
         return self._wait(ticket)
+
+    def ready(self, ticket: Ticket, timeout: float) -> bool:
+        """Whether `result` of ``ticket`` will return without waiting for the reader (waits up
+        to ``timeout`` seconds for that). Lets the caller do other work while a file is read."""
+        child = ticket.child
+        if child is None or child is not self._child or not self._pending or self._pending[0] is not ticket:
+            return True  # read here, or `result` has other tickets to settle first
+        deadline = time.monotonic() + timeout
+        while True:
+            with child.results.mutex:
+                if any(not isinstance(o, Alive) for o in child.results.queue):
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.02, timeout))
 
     def _wait(self, ticket: Ticket) -> Parsed | ParseFailure:
         child = ticket.child

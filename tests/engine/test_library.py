@@ -235,3 +235,27 @@ def test_listing_without_a_model(tmp_path: Path, tiny_model: GritModel, docs: Pa
         assert [d.status for d in lib.documents()] == ["ready"]
         with pytest.raises(GritError, match="no model"):
             list(lib.ingest([docs]))
+
+
+def test_ingest_reports_the_whole_queue_in_passages(tmp_path: Path, tiny_model: GritModel) -> None:
+    """Passages done of a total that is exact once every file is read, a rate and time left."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, pages in enumerate((3, 6, 2)):
+        pdfs.make_prose_pdf(docs / f"b{i}.pdf", pages, seed=i)
+    settings = Settings(chunk_tokens=64, chunk_overlap_tokens=8, embed_batch_tokens=256)
+    with Library(tmp_path / "home", settings, tiny_model, isolate_reader=False) as lib:
+        events = list(lib.ingest([docs]))
+    marks = [e.queue for e in events if isinstance(e, ChunksEmbedded)]
+    assert all(m is not None for m in marks)
+    done = [m.done for m in marks if m is not None]
+    assert done == sorted(done) and len(set(done)) == len(done)  # every batch moves it on
+    final = marks[-1]
+    assert final is not None
+    written = sum(r.chunks for r in events[-1].results)  # type: ignore[union-attr]
+    assert final.done == final.total == written and not final.estimated
+    assert marks[0] is not None and marks[0].estimated and marks[0].eta_s is None  # no rate yet
+    later = [m for m in marks if m is not None and m.per_second > 0]
+    assert later and all(m.eta_s is not None and m.eta_s >= 0 for m in later)
+    # the first estimate, from the first file's passages per byte, is in the right range
+    assert 0.3 * written <= marks[0].total <= 3 * written

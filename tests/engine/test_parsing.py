@@ -138,3 +138,21 @@ def test_frames_carry_a_magic_number_and_a_bounded_size() -> None:
     for garbage in (b"MuPDF error: format error\n\n", b"GRIT" + (1 << 62).to_bytes(8, "little")):
         with pytest.raises(parsing.ChannelError):
             parsing.decode_all(garbage)
+
+
+def test_a_caller_is_not_held_while_a_slow_file_is_read(options: ChunkOptions, tmp_path: Path) -> None:
+    """`ready` answers within its timeout while the reader works (4 s, heartbeats included),
+    so ingestion can hand control back (to answer a question) between polls."""
+    slow = pdfs.make_pdf(tmp_path / "ocr.pdf", ["Slow, page by page."])
+    parser = Parser(options, timeout_s=30, target=reader_targets.slow_but_alive)
+    try:
+        ticket = parser.submit(str(slow))
+        polls, t0 = 0, time.monotonic()
+        while not parser.ready(ticket, 0.25):
+            polls += 1
+            assert time.monotonic() - t0 < 0.25 * polls + 1.0  # never held much past a poll
+        outcome = parser.result(ticket)
+    finally:
+        parser.close()
+    assert polls >= 8 and isinstance(outcome, Parsed)
+    assert outcome.pdf.pages[0].text == "Slow, page by page."
