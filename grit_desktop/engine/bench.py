@@ -106,7 +106,8 @@ def run(model: GritModel, *, sizes: Sequence[int] = SIZES, modes: Sequence[str] 
     progress("search")
     result.search_chunks = search_chunks
     result.search_p50_ms, result.search_p95_ms = search_speed(model, search_chunks)
-    params = GenerationParams(max_new_tokens=new_tokens, stop_at_eos=False)
+    # raw decoding (no repetition guard), as the baseline decodes
+    params = GenerationParams(max_new_tokens=new_tokens, stop_at_eos=False).raw
     settings = Settings(max_new_tokens=new_tokens, kv_cache_mb=64 * 1024)
     for size in sizes:
         if size + new_tokens + 64 > info.context_length:

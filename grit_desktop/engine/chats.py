@@ -11,6 +11,7 @@ Threading: a `Chats` may be called from any thread; calls are serialised by a lo
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -64,9 +65,12 @@ class Source:
     @property
     def pages(self) -> str:
         """``p. 3`` or ``pp. 3-4``."""
-        if self.page_end != self.page_start:
-            return f"pp. {self.page_start}-{self.page_end}"
-        return f"p. {self.page_start}"
+        return page_label(self.page_start, self.page_end)
+
+
+def page_label(start: int, end: int) -> str:
+    """``p. 3`` or ``pp. 3-4``: how pages are written everywhere (window, CLI, export)."""
+    return f"pp. {start}-{end}" if end != start else f"p. {start}"
 
 
 @dataclass(frozen=True)
@@ -182,23 +186,51 @@ class Chats:
                 "WHERE chat_id = ? ORDER BY id", (chat_id,)).fetchall()
         return [_message(row) for row in rows]
 
+    def delete_message(self, message_id: int) -> None:
+        """Remove one message (a question whose answer never started)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
     # -- export -------------------------------------------------------------------------------
 
     def export_markdown(self, chat_id: int) -> str:
         """The chat as Markdown: every message, and under each answer its numbered sources."""
         chat = self.get(chat_id)
-        lines = [f"# {chat.title}", "",
+        lines = [f"# {markdown_literal(chat.title)}", "",
                  f"_Exported from grit-desktop on {time.strftime('%Y-%m-%d %H:%M')}_", ""]
         for m in self.messages(chat_id):
             who = "You" if m.role == "user" else "Assistant"
-            lines += [f"## {who}", "", m.text.strip() or "_(no text)_", ""]
+            lines += [f"## {who}", "", markdown_inert(m.text.strip()) or "_(no text)_", ""]
             if m.sources:
                 lines.append("**Sources**")
                 lines.append("")
                 for s in m.sources:
-                    lines.append(f"{s.n}. *{s.title}*, {s.pages} ({s.path})")
+                    lines.append(f"{s.n}. *{markdown_literal(s.title)}*, {s.pages} "
+                                 f"({markdown_literal(s.path)})")
                 lines.append("")
         return "\n".join(lines).rstrip() + "\n"
+
+
+# Inline Markdown (these fields never start a line, so ".", "-", "+" need no escape).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|<>~&])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def markdown_literal(text: str) -> str:
+    """``text`` (a document title, a path) shown as itself in Markdown: every character that
+    Markdown or HTML would read is escaped, newlines and control characters become spaces."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    escaped = _MD_SPECIAL.sub(r"\\\1", flat)
+    # Entities for the HTML characters: no renderer reads "&lt;img" as a tag.
+    return escaped.replace("\\&", "&amp;").replace("\\<", "&lt;").replace("\\>", "&gt;")
+
+
+def markdown_inert(text: str) -> str:
+    """Message text kept as Markdown, but nothing in it can load or run anything when viewed:
+    no raw HTML (``<`` is escaped, so no tags and no autolinks) and no images (``![`` becomes
+    a plain ``!`` and link). Control characters are dropped."""
+    text = _CONTROL.sub("", text.replace("\t", "    "))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace("![", "!\\[")
 
 
 def _message(row: tuple[Any, ...]) -> Message:

@@ -31,7 +31,9 @@ from grit_desktop.engine import loading
 from grit_desktop.engine.generation import (
     GenerationParams,
     GenerationStats,
+    RepetitionGuard,
     Sampler,
+    StopText,
     TextStream,
 )
 from grit_desktop.engine.kvcache import KVState
@@ -359,7 +361,9 @@ class GritModel:
             )
         cache = _to_dynamic_cache(state, self.lm.config) if state else None
         sample = Sampler(params, self.device)
+        guard = RepetitionGuard(params.repetition_penalty)
         text = TextStream(self.decode)
+        stop = StopText(params.stop_strings)
         feed = ids
         while True:
             if cancel is not None and cancel.is_set():
@@ -375,7 +379,7 @@ class GritModel:
                 )
             cache = out.cache
             position += len(feed)
-            token = sample(out.logits[0, -1])
+            token = sample(guard.penalize(out.logits[0, -1], stats.token_ids))
             if stats.first_token_s is None:
                 stats.first_token_s = time.perf_counter() - t0
             if token == self.eos_id and params.stop_at_eos:
@@ -383,10 +387,16 @@ class GritModel:
                 break
             stats.new_tokens += 1
             stats.token_ids.append(token)
-            piece = text.push(token)
+            piece = stop.push(text.push(token))
             stats.total_s = time.perf_counter() - t0
             if piece:
                 yield piece
+            if stop.stopped:
+                stats.finish = "stop"
+                break
+            if params.stop_on_loop and guard.looping(stats.token_ids):
+                stats.finish = "repetition"
+                break
             if stats.new_tokens >= params.max_new_tokens:
                 stats.finish = "length"
                 break
@@ -394,7 +404,10 @@ class GritModel:
                 stats.finish = "context"
                 break
             feed = [token]
-        rest = text.flush()
+        rest = ""
+        if not stop.stopped:
+            rest = stop.push(text.flush())
+            rest += "" if stop.stopped else stop.flush()
         stats.total_s = time.perf_counter() - t0
         if rest:
             yield rest

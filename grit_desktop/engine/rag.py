@@ -36,6 +36,7 @@ from grit_desktop.engine.kvcache import KVCache, KVState, concat
 from grit_desktop.engine.library import Library
 from grit_desktop.engine.model import GritModel
 from grit_desktop.engine.records import SearchHit
+from grit_desktop.errors import GritError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ _MARGIN = 16
 HISTORY_TOKENS = 1024
 #: A question this short (in words) is read together with the previous one when searching.
 FOLLOW_UP_WORDS = 8
+#: The most passages one answer may be given (a 7B model's context holds ~30 passages of 250).
+MAX_K = 64
+NO_DOCUMENTS = "No document in the library is ready yet: this answer comes from the model alone."
+NO_MATCH = "No passage of the library matches: this answer comes from the model alone."
+NO_ROOM = ("The question and the conversation fill the model's context, leaving no room for "
+           "passages: this answer comes from the model alone.")
 _PAGE_REF = re.compile(r"\b(?:pages?|pp?\.)\s*(\d{1,5})(?:\s*(?:-|–|to)\s*(\d{1,5}))?", re.I)
 
 
@@ -91,9 +98,10 @@ class Answerer:
 
         A short follow-up is searched together with the previous question; a question naming a
         page ("what about page 5?") first takes the passages on that page of the documents the
-        conversation cited last.
+        conversation cited last. GritError for an empty question or ``k`` outside 1..MAX_K.
         """
-        k = k or self.settings.top_k
+        question = check_question(question)
+        k = check_k(k) or self.settings.top_k
         if not any(d.status == "ready" for d in self.library.documents()):
             return []  # an empty library: the question is answered without passages
         query = search_text(question, history)
@@ -122,15 +130,23 @@ class Answerer:
 
     # -- prompt -------------------------------------------------------------------------------
 
+    def fit(self, mode: CacheMode, question: str, sources: Sequence[Source],
+            history: Sequence[Message] = (), max_new_tokens: int | None = None) -> list[str]:
+        """The passage texts that fit the model's context with the rest of the prompt and the
+        answer: the first ``len(result)`` of ``sources`` (the last one maybe cut)."""
+        budget = self.model.info.context_length - (max_new_tokens or self.settings.max_new_tokens)
+        return self._fit([self._clean(s.text) for s in sources], mode, question, history, budget)
+
     def assemble(self, mode: CacheMode, question: str, sources: Sequence[Source],
-                 history: Sequence[Message] = (), max_new_tokens: int | None = None) -> Prompt:
+                 history: Sequence[Message] = (), max_new_tokens: int | None = None,
+                 texts: list[str] | None = None) -> Prompt:
         """Lay out the GRIT prompt of ``mode``: cached segments' states, then fed tokens.
 
         Passages are dropped from the end (lowest ranked) or cut so that prompt and answer fit
-        the model's context.
+        the model's context (`fit`; pass its result as ``texts`` if already computed).
         """
-        budget = self.model.info.context_length - (max_new_tokens or self.settings.max_new_tokens)
-        texts = self._fit([self._clean(s.text) for s in sources], mode, question, history, budget)
+        if texts is None:
+            texts = self.fit(mode, question, sources, history, max_new_tokens)
         if not texts:  # nothing to cache or cite: a plain chat turn
             eos = self.model.tokenizer.eos_token or "</s>"
             turns = [prompts.Turn(u, a) for u, a in self._recent_turns(history)]
@@ -273,10 +289,16 @@ class Answerer:
         mode = mode or self.settings.cache_mode
         params = params or GenerationParams(self.settings.max_new_tokens, self.settings.temperature,
                                              self.settings.top_p)
-        sources = self.retrieve(question, history, k)
+        found = self.retrieve(question, history, k)
+        texts = self.fit(mode, question, found, history, params.max_new_tokens)
+        sources = found[: len(texts)]  # only what the model is given is a source
         t_retrieved = time.perf_counter()
-        yield Retrieved(sources, (t_retrieved - t0) * 1000)
-        prompt = self.assemble(mode, question, sources, history, params.max_new_tokens)
+        note = ""
+        if not sources:
+            ready = any(d.status == "ready" for d in self.library.documents())
+            note = NO_ROOM if found else NO_MATCH if ready else NO_DOCUMENTS
+        yield Retrieved(sources, (t_retrieved - t0) * 1000, note)
+        prompt = self.assemble(mode, question, sources, history, params.max_new_tokens, texts)
         t_prompt = time.perf_counter()
         stats = GenerationStats()
         cite = CitationFilter(len([p for p in prompt.layout if p.segment.role == "doc"]) or len(sources))
@@ -309,6 +331,21 @@ class Answerer:
 
 # ------------------------------------------------------------------------------------------------
 # helpers
+
+
+def check_question(question: str) -> str:
+    """``question`` without surrounding blanks; GritError if nothing is left."""
+    text = question.strip()
+    if not text:
+        raise GritError("The question is empty: type what you want to know.")
+    return text
+
+
+def check_k(k: int | None) -> int | None:
+    """``k`` (None: the setting); GritError outside 1..MAX_K."""
+    if k is not None and not 1 <= k <= MAX_K:
+        raise GritError(f"The number of passages must be between 1 and {MAX_K} (got {k}).")
+    return k
 
 
 def _keys(mode: CacheMode, segments: list[prompts.Segment],

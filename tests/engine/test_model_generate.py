@@ -8,12 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from grit_desktop.engine.generation import GenerationParams, GenerationStats, TextStream
+from grit_desktop.engine.generation import (
+    STOP_STRINGS,
+    GenerationParams,
+    GenerationStats,
+    RepetitionGuard,
+    StopText,
+    TextStream,
+)
 from grit_desktop.engine.model import GritModel
 from grit_desktop.engine.prompts import chat
 from grit_desktop.errors import GritError
 
-GREEDY = GenerationParams(max_new_tokens=24, temperature=0.0)
+GREEDY = GenerationParams(max_new_tokens=24, temperature=0.0).raw  # as transformers decodes
 
 
 def run(model: GritModel, ids: list[int], **kw) -> tuple[str, GenerationStats]:  # type: ignore[no-untyped-def]
@@ -153,3 +160,50 @@ def test_text_stream_never_splits_a_character(tiny_model: GritModel) -> None:
     pieces = [stream.push(i) for i in ids] + [stream.flush()]
     assert "".join(pieces) == text
     assert all("\ufffd" not in p for p in pieces)
+
+
+# -- the repetition guard -------------------------------------------------------------------------
+
+
+def test_the_repetition_guard_ends_a_real_loop(tiny_model: GritModel) -> None:
+    """The tiny model, decoded greedily without the guard, falls into a cycle (a precondition,
+    checked); the loop check stops it where the cycle is first complete, and the default
+    guard (penalty + loop check) never lets a cycle form."""
+    ids = prompt(tiny_model)
+    raw = GenerationParams(max_new_tokens=200).raw
+    _, unguarded = run(tiny_model, ids, params=raw)
+    loops_at = next(i for i in range(1, 201) if RepetitionGuard.looping(unguarded.token_ids[:i]))
+    assert unguarded.finish == "length" and loops_at < 200
+    only_check = GenerationParams(max_new_tokens=200, repetition_penalty=1.0)
+    _, checked = run(tiny_model, ids, params=only_check)
+    assert checked.finish == "repetition" and checked.new_tokens == loops_at
+    assert checked.token_ids == unguarded.token_ids[:loops_at]
+    _, guarded = run(tiny_model, ids, params=GenerationParams(max_new_tokens=200))
+    assert not any(RepetitionGuard.looping(guarded.token_ids[:i]) for i in range(1, guarded.new_tokens + 1))
+    assert guarded.token_ids[:5] == unguarded.token_ids[:5]  # the start is the same answer
+
+
+def test_loops_are_spans_repeated_back_to_back() -> None:
+    assert RepetitionGuard.looping([7] * 24) and not RepetitionGuard.looping([7] * 23)
+    cycle = [1, 2, 3, 4, 5, 6, 7, 8]
+    assert RepetitionGuard.looping([9, 9, *cycle * 3]) and not RepetitionGuard.looping([9, *cycle * 2])
+    assert not RepetitionGuard.looping(list(range(100)))
+
+
+def test_the_penalty_lowers_only_tokens_already_generated() -> None:
+    logits = torch.tensor([2.0, -2.0, 1.0, 0.5])
+    out = RepetitionGuard(2.0).penalize(logits, [0, 1, 1])
+    assert out.tolist() == [1.0, -4.0, 1.0, 0.5] and logits.tolist() == [2.0, -2.0, 1.0, 0.5]
+
+
+@pytest.mark.parametrize("pieces, shown", [
+    (["The answer.", "\n<|us", "er|>\nmore"], "The answer."),
+    (["Yes [1]. Answer the prior", " query while"], "Yes [1]."),
+    (["a <", "b> c"], "a <b> c"),  # a '<' that starts no stop string is shown
+    (["x </", "s>"], "x"),
+])
+def test_stop_strings_end_the_answer_unseen(pieces: list[str], shown: str) -> None:
+    stop = StopText(STOP_STRINGS)
+    text = "".join(stop.push(p) for p in pieces)
+    text += "" if stop.stopped else stop.flush()
+    assert text.rstrip() == shown  # blanks before a stop string may have been shown already

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from grit_desktop.engine.kvcache import KVState
 from grit_desktop.engine.library import IngestFinished, Library
 from grit_desktop.engine.model import GritModel
 from grit_desktop.engine.rag import Answered, Answerer, Retrieved, Token, page_references, search_text
+from grit_desktop.errors import GritError
 from tests import pdfs
 
 SETTINGS = Settings(chunk_tokens=64, chunk_overlap_tokens=8, max_new_tokens=12, top_k=3)
@@ -222,3 +224,46 @@ def test_an_empty_library_answers_without_passages(tmp_path: Path, mistral_model
     prompt = answerer.assemble("doc", "Hello?", [])
     assert prompt.ids[0] == mistral_model.bos_id and prompt.state is None
     assert mistral_model.decode(prompt.ids) == prompts.chat("Hello?")
+
+
+def test_the_sources_are_only_the_passages_the_model_was_given(answerer: Answerer) -> None:
+    """A context that holds some of the k passages: the rest are not listed as sources."""
+    model = answerer.model
+    saved = model.info
+    object.__setattr__(model, "info", type(saved)(**{**saved.__dict__, "context_length": 420}))
+    try:
+        events = list(answerer.answer("warranty seventeen months", k=8,
+                                      params=GenerationParams(8, 0.0, 1.0)))
+        found = answerer.retrieve("warranty seventeen months", k=8)
+        given = answerer.fit("doc", "warranty seventeen months", found, max_new_tokens=8)
+    finally:
+        object.__setattr__(model, "info", saved)
+    retrieved, done = events[0], events[-1]
+    assert isinstance(retrieved, Retrieved) and isinstance(done, Answered)
+    assert len(found) == 8 and 1 <= len(given) < 8
+    assert retrieved.sources == done.sources == found[: len(given)]
+    assert [s.n for s in done.sources] == list(range(1, len(done.sources) + 1))
+
+
+def test_an_answer_without_passages_says_why(tmp_path: Path, mistral_model: GritModel) -> None:
+    from grit_desktop.engine.rag import NO_DOCUMENTS, NO_MATCH
+
+    with Library(tmp_path / "home", SETTINGS, mistral_model, isolate_reader=False) as lib:
+        answerer = Answerer(mistral_model, lib, SETTINGS)
+        first = next(iter(answerer.answer("Hello?", params=GenerationParams(2, 0.0, 1.0))))
+        assert isinstance(first, Retrieved) and first.note == NO_DOCUMENTS
+    assert NO_MATCH.endswith("from the model alone.")
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t"])
+def test_an_empty_question_is_refused(answerer: Answerer, question: str) -> None:
+    with pytest.raises(GritError, match="question is empty"):
+        list(answerer.answer(question))
+
+
+@pytest.mark.parametrize("k", [0, -1, 65, 100_000])
+def test_k_outside_its_range_is_refused(answerer: Answerer, k: int) -> None:
+    with pytest.raises(GritError, match="between 1 and 64"):
+        list(answerer.answer("warranty", k=k))
+    with pytest.raises(GritError, match="between 1 and 1000") if k > 1000 or k < 1 else nullcontext():
+        answerer.library.search("warranty", k, mode="text")
