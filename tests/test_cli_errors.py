@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ def test_ctrl_c_during_ingest_says_one_line(setup: tuple[Path, Path], tiny_model
         if "chunks written" in line:
             break
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
-    out, rest = proc.communicate(timeout=60)
+    _out, rest = proc.communicate(timeout=60)
     err = "".join(seen) + rest
     assert proc.returncode == 130, err
     assert "grit-desktop: interrupted" in err
@@ -87,3 +88,122 @@ def test_ctrl_c_during_ingest_says_one_line(setup: tuple[Path, Path], tiny_model
     rerun = cli(home, "ingest", "--json", str(docs))
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming 1 interrupted" in rerun.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB file system (tmpfs), where this machine allows mounting one."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_says_one_line_and_the_next_run_resumes(
+        small_disk: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
+    home, docs = small_disk / "home", tmp_path / "docs"
+    home.mkdir()
+    docs.mkdir()
+    save_settings(home, Settings(model=str(tiny_model_dir), chunk_tokens=64, chunk_overlap_tokens=8))
+    pdfs.make_prose_pdf(docs / "a_small.pdf", 2)
+    pdfs.make_prose_pdf(docs / "b_large.pdf", 12, seed=1)
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * 1_650_000)  # leaves room for the first file, not the second
+    full = cli(home, "ingest", str(docs))
+    assert full.returncode == 1
+    assert "Traceback" not in full.stderr and "damaged" not in full.stderr
+    last = full.stderr.strip().splitlines()[-1]
+    assert "is full. Free some space and try again." in last, full.stderr
+    assert len(full.stderr.strip().splitlines()) <= 4, full.stderr  # GPU note, ok line, the error
+    filler.unlink()
+    again = cli(home, "ingest", "--json", str(docs))
+    assert again.returncode == 0, again.stderr
+    assert "resuming 1 interrupted" in again.stderr
+    rows = {Path(r["path"]).name: r["status"] for r in json.loads(again.stdout)}
+    assert rows == {"a_small.pdf": "skipped", "b_large.pdf": "ok"}
+    listed = {Path(d["path"]).name: d for d in json.loads(cli(home, "docs", "--json").stdout)}
+    assert all(d["status"] == "ready" for d in listed.values())
+
+
+def test_a_read_only_library_says_so_and_reads_still_work(
+        small_disk: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Never "damaged ... remove that folder" for a folder that only cannot be written."""
+    home, docs = small_disk / "home", tmp_path / "docs"
+    home.mkdir()
+    docs.mkdir()
+    save_settings(home, Settings(model=str(tiny_model_dir), chunk_tokens=64, chunk_overlap_tokens=8))
+    pdfs.make_pdf(docs / "manual.pdf", ["The part XJ4471 is the fan motor."])
+    pdfs.make_pdf(docs / "other.pdf", ["Something else entirely."])
+    assert cli(home, "ingest", str(docs / "manual.pdf")).returncode == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    added = cli(home, "ingest", str(docs / "other.pdf"))
+    assert added.returncode == 1
+    assert "cannot be written" in added.stderr and "damaged" not in added.stderr, added.stderr
+    assert "Traceback" not in added.stderr
+    found = cli(home, "search", "--json", "--k", "1", "XJ4471")
+    assert found.returncode == 0, found.stderr
+    assert "XJ4471" in json.loads(found.stdout)[0]["text"]
+
+
+def test_bad_questions_and_options_say_one_line_and_store_nothing(setup: tuple[Path, Path]) -> None:
+    home, docs = setup
+    pdfs.make_pdf(docs / "manual.pdf", ["The part XJ4471 is the fan motor."])
+    assert cli(home, "ingest", str(docs)).returncode == 0
+    for args, expected in [
+        (["ask", ""], "The question is empty"),
+        (["ask", "   "], "The question is empty"),
+        (["search", ""], "The search is empty"),
+        (["ask", "--k", "100000", "fan?"], "between 1 and 64 (got 100000)"),
+        (["search", "--k", "5000", "fan"], "between 1 and 1000 (got 5000)"),
+        (["ask", "--model", str(home / "no-such-model"), "fan?"], "no-such-model"),
+    ]:
+        done = cli(home, *args)
+        assert done.returncode == 1, (args, done.stderr)
+        lines = [line for line in done.stderr.splitlines() if "No CUDA GPU" not in line]
+        assert len(lines) == 1 and expected in lines[0], (args, done.stderr)
+    for k in ("0", "-1", "two"):
+        done = cli(home, "ask", "--k", k, "fan?")
+        assert done.returncode == 2 and "--k" in done.stderr and "Traceback" not in done.stderr
+    assert json.loads(cli(home, "chats", "--json").stdout) == []  # no empty chat left behind
+
+
+def test_listings_print_no_control_characters(setup: tuple[Path, Path]) -> None:
+    """A question or a title with terminal escape codes cannot recolour the terminal."""
+    home, docs = setup
+    pdfs.make_pdf(docs / "odd.pdf", ["The part XJ4471 is the fan motor."], title="Red\x1b[31m title")
+    assert cli(home, "ingest", str(docs)).returncode == 0
+    asked = cli(home, "ask", "--k", "1", "What is \x1b[31mXJ4471\x07?")
+    assert asked.returncode == 0, asked.stderr
+    for args in (["chats"], ["docs"], ["search", "XJ4471"]):
+        shown = cli(home, *args).stdout
+        assert "\x1b" not in shown and "\x07" not in shown, args
+    assert "1 message" not in cli(home, "chats").stdout  # a question and its answer: 2 messages
+    assert "2 messages" in cli(home, "chats").stdout
+
+
+def test_without_a_display_the_window_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in env_for(tmp_path).items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, "-m", "grit_desktop"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "grit-desktop: error: No display: DISPLAY and WAYLAND_DISPLAY are not set. The window "
+        "needs a desktop session; the command line works without one (grit-desktop --help)."]
+
+
+def test_which_sessions_can_open_the_window() -> None:
+    from grit_desktop.cli.gui import display_problem
+
+    assert display_problem({}, "linux").startswith("No display")
+    assert display_problem({"DISPLAY": ":987"}, "linux").startswith("No X server answers on DISPLAY=:987")
+    assert display_problem({"DISPLAY": "remote:0"}, "linux") == ""  # not checked: may be forwarded
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") == ""
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") == ""
+    assert display_problem({}, "win32") == "" and display_problem({}, "darwin") == ""

@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stderr.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     stderr.setFormatter(logging.Formatter("grit-desktop: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[stderr])
+    logging.getLogger("filelock").setLevel(logging.INFO)  # its DEBUG is every acquire and release
     try:
         return int(args.run(args))
     except GritError as exc:

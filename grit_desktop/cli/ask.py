@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import get_args
 
-from grit_desktop.cli.common import open_library, settings_from
+from grit_desktop.cli.common import k_option, open_library, printable, settings_from
 from grit_desktop.config import CacheMode, data_dir
 from grit_desktop.engine.chats import Chats
-from grit_desktop.engine.events import Answered, Retrieved, Token
-from grit_desktop.engine.rag import Answerer
+from grit_desktop.engine.conversation import ask
+from grit_desktop.engine.events import Answered, AnswerStored, ChatEvent, QuestionAsked, Retrieved, Token
+from grit_desktop.engine.rag import Answerer, check_k, check_question
 
 NAME = "ask"
 HELP = "answer a question from your documents (streams the answer, then its sources)"
@@ -22,25 +24,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("question")
     p.add_argument("--chat", type=int, help="continue this chat (see 'grit-desktop chats')")
     p.add_argument("--cache", choices=get_args(CacheMode), help="GRIT cache mode (default: settings, doc)")
-    p.add_argument("--k", type=int, help="passages to retrieve (default: settings)")
+    p.add_argument("--k", type=k_option, help="passages to give the model, 1 to 64 (default: settings)")
     p.add_argument("--json", action="store_true", help="print one object {answer, sources, timings}")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    chats = Chats(data_dir(args.data_dir) / "chats.sqlite")
-    try:
-        chat_id = args.chat if args.chat is not None else chats.create(_title(args.question)).id
-        history = chats.messages(chat_id)
-        with open_library(args, with_model=True) as library:
-            assert library.model is not None
-            answerer = Answerer(library.model, library, settings)
-            chats.add(chat_id, "user", args.question)
-            done = _stream(answerer.answer(args.question, history, mode=args.cache, k=args.k),
-                           show=not args.json)
-        chats.add(chat_id, "assistant", done.text, done.sources, done.timings, done.finish)
-    finally:
-        chats.close()
+    check_question(args.question)  # before the model loads: an empty question fails at once
+    check_k(args.k)
+    with open_library(args, with_model=True) as library:
+        assert library.model is not None
+        answerer = Answerer(library.model, library, settings)
+        chats = Chats(data_dir(args.data_dir) / "chats.sqlite")
+        try:
+            events = ask(answerer, chats, args.question, args.chat, mode=args.cache, k=args.k)
+            chat_id, done = _stream(events, show=not args.json)
+        finally:
+            chats.close()
     if args.json:
         print(json.dumps({"chat": chat_id, "answer": done.text, "finish": done.finish,
                           "sources": [asdict(s) for s in done.sources], "timings": done.timings},
@@ -48,17 +48,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream(events: object, show: bool) -> Answered:
-    for event in events:  # type: ignore[attr-defined]
-        if isinstance(event, Token) and show:
+def _stream(events: Iterator[ChatEvent], show: bool) -> tuple[int, Answered]:
+    """Print the answer as it comes; returns the chat and the answer once it is stored."""
+    chat_id = 0
+    done: Answered | None = None
+    for event in events:
+        if isinstance(event, QuestionAsked):
+            chat_id = event.chat_id
+        elif isinstance(event, Token) and show:
             sys.stdout.write(event.text)
             sys.stdout.flush()
-        elif isinstance(event, Retrieved) and show and not event.sources:
-            print("(no passage of the library matches; answering without sources)", file=sys.stderr)
+        elif isinstance(event, Retrieved) and show and event.note:
+            print(f"({event.note})", file=sys.stderr)
         elif isinstance(event, Answered):
+            done = event
             if show:
                 _sources(event)
-            return event
+        elif isinstance(event, AnswerStored) and done is not None:
+            return chat_id, done
     raise RuntimeError("the answer ended without a result")
 
 
@@ -67,13 +74,8 @@ def _sources(done: Answered) -> None:
     if done.sources:
         print("Sources:")
         for s in done.sources:
-            print(f"  [{s.n}] {s.title}, {s.pages} ({s.path})")
+            print(f"  [{s.n}] {printable(s.title)}, {s.pages} ({printable(s.path)})")
     t = done.timings
     print(f"\n({t['first_token_ms']:.0f} ms to first token, {t['new_tokens']:.0f} tokens at "
           f"{t['tokens_per_s']:.1f} tokens/s, {t['cached_tokens']:.0f} tokens from cache)",
           file=sys.stderr)
-
-
-def _title(question: str) -> str:
-    text = " ".join(question.split())
-    return text if len(text) <= 60 else text[:57] + "..."

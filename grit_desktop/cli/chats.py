@@ -7,6 +7,7 @@ import json
 import time
 from dataclasses import asdict
 
+from grit_desktop.cli.common import plural, printable
 from grit_desktop.config import data_dir
 from grit_desktop.engine.chats import Chats
 
@@ -30,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
         print("No chats yet. Ask something: grit-desktop ask \"...\"")
     for c in items if not args.json else ():
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
-        print(f"{c.id:>5}  {when}  {c.messages:>3} messages  {c.title}")
+        print(f"{c.id:>5}  {when}  {plural(c.messages, 'message'):>12}  {printable(c.title)}")
     return 0

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import get_args
+
+from rich.console import Console
 
 from grit_desktop.config import Device, Quantization, Settings, data_dir, load_settings
 from grit_desktop.engine.library import Library
@@ -34,8 +37,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def load_model(settings: Settings) -> GritModel:
+    """Load the model; a terminal sees a spinner meanwhile (seconds for GritLM-7B)."""
     options = LoadOptions(settings.model, settings.device, settings.quantization)
-    return GritModel.load(options, batch_tokens=settings.embed_batch_tokens)
+    with Console(stderr=True).status(f"Loading the model {settings.model}…"):
+        return GritModel.load(options, batch_tokens=settings.embed_batch_tokens)
 
 
 def open_library(args: argparse.Namespace, with_model: bool) -> Library:
@@ -44,6 +49,31 @@ def open_library(args: argparse.Namespace, with_model: bool) -> Library:
     home = data_dir(args.data_dir)
     model = load_model(settings) if with_model else None
     return Library(home, settings, model)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters (escape sequences that would
+    recolour it, newlines that would break a listing) become spaces."""
+    return _CONTROL.sub(" ", text)
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 message``, ``2 messages``, ``1,024 chunks``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def k_option(text: str) -> int:
+    """An argparse type for ``--k``: a whole number of passages, 1 or more."""
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {k})")
+    return k
 
 
 def short_id(doc_id: str) -> str:
