@@ -111,8 +111,12 @@ class App(QObject):
             self.worker.shutdown()
 
 
-def run(paths: list[str], data_dir_arg: str | None = None) -> int:
-    """Open the window (adding ``paths`` to the library) and run until it is closed."""
+def run(paths: list[str], data_dir_arg: str | None = None,
+        overrides: dict[str, str] | None = None) -> int:
+    """Open the window (adding ``paths`` to the library) and run until it is closed.
+
+    ``overrides`` (model, device, quantization from the command line) hold for this run.
+    """
     t0 = time.perf_counter()
     qt = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(qt, QApplication)
@@ -128,10 +132,10 @@ def run(paths: list[str], data_dir_arg: str | None = None) -> int:
     home = data_dir(data_dir_arg)
     _log_to_file(home)
     try:
-        settings = load_settings(home)
+        settings = load_settings(home).replace(**(overrides or {}))
         problem = ""
     except ConfigError as exc:
-        settings, problem = Settings(), f"{exc}; using the default settings."
+        settings, problem = Settings().replace(**(overrides or {})), f"{exc}; using the default settings."
     app = App(qt, home, settings)
     _install_excepthook(app.window, home)
     app.start(paths)

@@ -97,6 +97,7 @@ class MessageWidget(QFrame):
         self.role = role
         self.text = text
         self.sources: list[Source] = list(sources or [])
+        self.note = ""  # why there are no sources, said as soon as it is known
         self.setObjectName("question" if role == "user" else "answer")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
@@ -168,15 +169,24 @@ class MessageWidget(QFrame):
             self.sources_box.addWidget(button)
         self.refresh()
 
+    def show_note(self, note: str) -> None:
+        """Say at once why this answer has no sources (it comes from the model alone)."""
+        self.note = note
+        self.status.setText(note)
+        self.status.setVisible(bool(note))
+
     def finish(self, finish: str, timings: dict[str, float] | None = None) -> None:
         self._timer.stop()
         self.refresh()
         notes = {"cancelled": "Stopped.", "length": "Stopped at the answer length limit.",
-                 "context": "Stopped: the context is full.", "error": "Interrupted by an error."}
+                 "context": "Stopped: the context is full.", "error": "Interrupted by an error.",
+                 "stopped": "Stopped.",
+                 "repetition": "Stopped: the answer began to repeat itself."}
         text = notes.get(finish, "")
         parts = [text] if text else []
         if finish and not self.sources and self.role == "assistant":
-            parts.append("No passage of your library was used.")
+            parts.append(self.note or "No passage of your library was used: this answer comes "
+                         "from the model alone.")
         if timings and timings.get("first_token_ms"):
             parts.append(f"First word after {timings['first_token_ms'] / 1000:.1f} s.")
         self.status.setText(" ".join(parts))
@@ -241,6 +251,16 @@ class ChatView(QScrollArea):
         self.messages.append(widget)
         self._at_bottom = True
         return widget
+
+    def drop_last(self, n: int) -> None:
+        """Remove the last ``n`` messages (a question echoed before the engine refused it)."""
+        for widget in self.messages[-n:]:
+            if widget is self.live:
+                self.live = None
+            widget.deleteLater()
+        del self.messages[-n:]
+        if not self.messages:
+            self.placeholder.show()
 
     def start_answer(self) -> MessageWidget:
         self.live = self.add(MessageWidget("assistant"))

@@ -43,6 +43,7 @@ from grit_desktop.engine.events import (
     IngestEvent,
     IngestFinished,
     IngestStarted,
+    describe_progress,
 )
 from grit_desktop.engine.records import DocumentRecord
 from grit_desktop.ui.chat_view import ChatView, Composer, MessageWidget
@@ -63,6 +64,10 @@ class MainWindow(QMainWindow):
     exportChatRequested = Signal(int, str)   # chat id, file path
     settingsRequested = Signal()             # open the settings dialog (app.py owns it)
     modelSetupRequested = Signal()
+
+    _banner_key: str | None = None
+    _echoed: str | None = None  # a question shown before the engine took it
+    _ingest_files: tuple[int, int] = (0, 0)  # files finished, files in this ingestion
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
@@ -245,7 +250,8 @@ class MainWindow(QMainWindow):
 
     def ingest(self, paths: list[str]) -> None:
         if not self.model_ready:
-            self.show_message("The model is still loading: the documents will be added once it is ready.")
+            self.show_message("The model is still loading: the documents will be added once it is ready.",
+                              key="model-loading")
         self.ingestRequested.emit(paths)
 
     def remove_selected(self) -> None:
@@ -267,6 +273,13 @@ class MainWindow(QMainWindow):
             return
         self.answering = True
         self._set_busy(True)
+        # The question shows at once; the engine may first finish the step it is on (one
+        # embedding batch of an ingestion).
+        self._echoed = question
+        self.chat_view.add(MessageWidget("user", question))
+        live = self.chat_view.start_answer()
+        if self.ingest_bar.isVisible():
+            live.show_note("Waiting for the current indexing step to finish…")
         self.askRequested.emit(self.chat_id, question)
 
     def _send_clicked(self) -> None:
@@ -382,6 +395,9 @@ class MainWindow(QMainWindow):
                                  f"/{info.dtype} · {memory:.1f} GiB {where}")
         self.model_label.setToolTip("\n".join([info.path, *info.notes]))
         self.statusBar().showMessage("Model ready.", 5000)
+        if self._banner_key == "model-loading":  # no longer true
+            self.message_bar.hide()
+            self._banner_key = None
         for note in info.notes:
             self.show_message(note)
 
@@ -393,21 +409,32 @@ class MainWindow(QMainWindow):
     def on_documents(self, docs: list[DocumentRecord]) -> None:
         self.documents.set_documents(docs)
 
+    def on_ingest_queued(self, paths: list[str]) -> None:
+        """Every accepted file is listed at once, as waiting, until its turn."""
+        self.documents.set_waiting(paths)
+
     def on_ingest_event(self, event: IngestEvent) -> None:
         self.documents.apply_ingest_event(event)
         if isinstance(event, IngestStarted):
-            self.ingest_bar.setRange(0, max(event.files, 1))
+            self.ingest_bar.setRange(0, 0)  # busy until the first passages give a total
             self.ingest_bar.setValue(0)
             self.ingest_bar.show()
             self.cancel_button.show()
-            self.ingest_label.setText(f"Adding {event.files} file(s)…")
+            self.ingest_label.setText(f"Adding {event.files} file{'s' if event.files != 1 else ''}…")
         elif isinstance(event, FileStarted):
+            self._ingest_files = (event.index, event.files)
             self.ingest_label.setText(f"Reading {Path(event.path).name} ({event.index + 1}/{event.files})")
         elif isinstance(event, ChunksEmbedded):
             name = Path(event.path).name
-            self.ingest_label.setText(f"Indexing {name}: {event.done}/{event.total} passages")
+            text = f"Indexing {name}: {event.done:,}/{event.total:,} passages"
+            if event.queue is not None:  # the bar is the whole queue, in passages
+                self.ingest_bar.setRange(0, max(event.queue.total, 1))
+                self.ingest_bar.setValue(event.queue.done)
+                finished, files = self._ingest_files
+                text += f"\nAll files: {describe_progress(event.queue, finished, files)}"
+            self.ingest_label.setText(text)
         elif isinstance(event, FileFinished):
-            self.ingest_bar.setValue(event.index + 1)
+            self._ingest_files = (event.index + 1, event.files)
         elif isinstance(event, IngestFinished):
             self.ingest_bar.hide()
             self.cancel_button.hide()
@@ -416,6 +443,8 @@ class MainWindow(QMainWindow):
             word = "Stopped" if event.cancelled else "Done"
             failures = f", {failed} could not be read" if failed else ""
             self.ingest_label.setText(f"{word}: {ok} added{failures}")
+            if event.notice:
+                self.show_message(event.notice)
 
     def on_chats(self, chats: list[ChatInfo]) -> None:
         self.chats.set_chats(chats)
@@ -423,18 +452,32 @@ class MainWindow(QMainWindow):
 
     def on_chat_opened(self, chat_id: int, messages: list[Message]) -> None:
         self.chat_id = chat_id
-        self.chat_view.set_messages(messages)
+        if not (self._echoed is not None and not messages):  # a chat made for the question shown
+            self.chat_view.set_messages(messages)
         self._select_chat()
+
+    def on_chat_gone(self, chat_id: int) -> None:
+        if self.chat_id == chat_id:
+            self.chat_id = None
+            self.chat_view.set_messages([])
 
     def on_question(self, chat_id: int, message: Message) -> None:
         if self.chat_id is None or self.chat_id == chat_id:
             self.chat_id = chat_id
-            self.chat_view.add(MessageWidget("user", message.text))
-            self.chat_view.start_answer()
+            if self._echoed is None:  # asked elsewhere than this window's composer
+                self.chat_view.add(MessageWidget("user", message.text))
+                self.chat_view.start_answer()
+            elif self.chat_view.live is not None:
+                self.chat_view.live.show_note("")
+        self._echoed = None
 
     def on_sources(self, chat_id: int, sources: list[Source]) -> None:
         if chat_id == self.chat_id and self.chat_view.live is not None:
             self.chat_view.live.show_sources(sources)
+
+    def on_answer_note(self, chat_id: int, note: str) -> None:
+        if chat_id == self.chat_id and self.chat_view.live is not None:
+            self.chat_view.live.show_note(note)
 
     def on_token(self, chat_id: int, piece: str) -> None:
         if chat_id == self.chat_id and self.chat_view.live is not None:
@@ -446,19 +489,31 @@ class MainWindow(QMainWindow):
         self.answering = False
         self._set_busy(False)
 
+    def on_notice(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10_000)
+
     def on_exported(self, path: str) -> None:
         self.statusBar().showMessage(f"Chat exported to {path}", 8000)
 
     def on_failed(self, message: str) -> None:
-        if self.answering and self.chat_view.live is None:
+        if self.answering and self._echoed is not None:  # refused before it was stored
+            self.chat_view.drop_last(2)
+            self.composer.setPlainText(self._echoed)
+            self._echoed = None
+            self.answering = False
+            self._set_busy(False)
+        elif self.answering and self.chat_view.live is None:
             self.answering = False  # the question never started
             self._set_busy(False)
         self.show_message(message)
 
     # -- helpers ----------------------------------------------------------------------------------------
 
-    def show_message(self, text: str) -> None:
+    def show_message(self, text: str, key: str | None = None) -> None:
+        """Show ``text`` in the banner; a ``key`` lets the window take it back once it is no
+        longer true (the model-loading notice, once the model is ready)."""
         self.message_text.setText(text)
+        self._banner_key = key
         self.message_bar.show()
 
     def _set_busy(self, busy: bool) -> None:

@@ -105,6 +105,19 @@ class DocumentsModel(QAbstractTableModel):
         self._rows = rows + live
         self.endResetModel()
 
+    def set_waiting(self, paths: list[str]) -> None:
+        """Show ``paths`` as waiting to be read (other waiting rows are dropped); files already
+        in the list keep their row."""
+        wanted = set(paths)
+        for i in reversed(range(len(self._rows))):
+            if self._rows[i].status == "waiting" and self._rows[i].path not in wanted:
+                self.beginRemoveRows(QModelIndex(), i, i)
+                del self._rows[i]
+                self.endRemoveRows()
+        for path in paths:
+            if self._find(path) is None:
+                self._upsert(path, Row(Path(path).name, path, 0, "waiting"))
+
     def apply_ingest_event(self, event: IngestEvent) -> None:
         if isinstance(event, FileStarted):
             self._upsert(event.path, Row(Path(event.path).name, event.path, 0, "reading"))

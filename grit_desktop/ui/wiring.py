@@ -78,13 +78,17 @@ def connect_worker(worker: EngineWorker, window: MainWindow) -> None:
         (worker.modelFailed, window.on_model_failed),
         (worker.documentsChanged, window.on_documents),
         (worker.ingestEvent, window.on_ingest_event),
+        (worker.ingestQueued, window.on_ingest_queued),
         (worker.chatsChanged, window.on_chats),
         (worker.chatOpened, window.on_chat_opened),
+        (worker.chatGone, window.on_chat_gone),
         (worker.questionAccepted, window.on_question),
         (worker.sourcesReady, window.on_sources),
         (worker.tokenReceived, window.on_token),
+        (worker.answerNote, window.on_answer_note),
         (worker.answerFinished, window.on_answer),
         (worker.exported, window.on_exported),
+        (worker.notice, window.on_notice),
         (worker.failed, window.on_failed),
     ]
     for signal, slot in pairs:

@@ -9,6 +9,10 @@ checks between tokens / batches, so it takes effect at once.
 A question jumps the ingestion queue: ingestion is a generator stepped one event (one embedding
 batch) at a time, and between steps the worker serves any waiting command first.
 
+Other processes (``grit-desktop ingest`` in a terminal) may change the library meanwhile: when
+idle, the worker checks the library's version every POLL_S seconds and sends the documents again
+when it changed, so the window shows them without a restart.
+
 Threading contract: everything below `_run` executes on the worker thread; `submit`,
 `stop_answer`, `stop_ingest` and `shutdown` may be called from any thread.
 """
@@ -27,10 +31,19 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from grit_desktop.config import Settings, save_settings
 from grit_desktop.engine.chats import Chats
-from grit_desktop.engine.events import Answered, IngestEvent, IngestFinished, Retrieved, Token
+from grit_desktop.engine.conversation import ask
+from grit_desktop.engine.events import (
+    AnswerStored,
+    FileStarted,
+    IngestEvent,
+    IngestFinished,
+    QuestionAsked,
+    Retrieved,
+    Token,
+)
 from grit_desktop.engine.generation import GenerationParams
 from grit_desktop.engine.kvcache import KVCache
-from grit_desktop.engine.library import Library
+from grit_desktop.engine.library import Library, find_pdfs
 from grit_desktop.engine.model import GritModel, LoadOptions
 from grit_desktop.engine.rag import Answerer
 from grit_desktop.errors import GritError, ModelNotFoundError
@@ -52,6 +65,9 @@ from grit_desktop.ui.commands import (
 
 log = logging.getLogger(__name__)
 
+# How often an idle worker looks for changes other processes made to the library.
+POLL_S = 2.0
+
 
 class EngineWorker(QObject):
     """Owns the engine on its own thread; see the module docstring for the contract."""
@@ -64,15 +80,18 @@ class EngineWorker(QObject):
     # library
     documentsChanged = Signal(list)   # list[DocumentRecord]
     ingestEvent = Signal(object)      # one IngestEvent
-    ingestQueued = Signal(int)        # files waiting behind the running ingestion
+    ingestQueued = Signal(list)       # list[str]: every accepted file not started yet
     # chats
     chatsChanged = Signal(list)       # list[ChatInfo]
     chatOpened = Signal(int, list)    # chat id, list[Message]
+    chatGone = Signal(int)            # chat id: removed (made for a question that failed)
     questionAccepted = Signal(int, object)   # chat id, the stored user Message
     sourcesReady = Signal(int, list)         # chat id, list[Source]
     tokenReceived = Signal(int, str)         # chat id, text piece
+    answerNote = Signal(int, str)            # chat id, why the answer has no sources
     answerFinished = Signal(int, object)     # chat id, the stored assistant Message
     exported = Signal(str)                   # path written
+    notice = Signal(str)                     # a passing state, for the status bar
     settingsApplied = Signal(object)         # Settings
     # anything that went wrong, in words for the user
     failed = Signal(str)
@@ -90,7 +109,9 @@ class EngineWorker(QObject):
         self._stop_answer = threading.Event()
         self._stop_ingest = threading.Event()
         self._ingest_paths: list[str] = []
+        self._waiting: list[str] = []  # accepted files not started yet, for the window
         self._ingesting: Iterator[IngestEvent] | None = None
+        self._seen_version: int | None = None
         self._thread = _LoopThread(self._run)
         self._thread.setObjectName("engine-worker")
         self.moveToThread(self._thread)
@@ -127,9 +148,12 @@ class EngineWorker(QObject):
         self._open_storage()
         while True:
             try:
-                command = self._commands.get(timeout=None if self._ingesting is None else 0)
+                command = self._commands.get(timeout=POLL_S if self._ingesting is None else 0)
             except queue.Empty:
-                self._step_ingest()
+                if self._ingesting is not None:
+                    self._step_ingest()
+                else:
+                    self._guarded(self._look_for_outside_changes)
                 continue
             if isinstance(command, Quit):
                 break
@@ -154,8 +178,21 @@ class EngineWorker(QObject):
         self._guarded(self._open_library)
 
     def _open_library(self) -> None:
-        self.library = Library(self.home, self.settings, self.model)
+        self._set_library(Library(self.home, self.settings, self.model))
+        self._emit_documents()
+
+    def _set_library(self, library: Library) -> None:
+        self.library = library
+        library.on_wait = self.notice.emit
+
+    def _emit_documents(self) -> None:
+        assert self.library is not None
+        self._seen_version = self.library.version()
         self.documentsChanged.emit(self.library.documents())
+
+    def _look_for_outside_changes(self) -> None:
+        if self.library is not None and self.library.version() != self._seen_version:
+            self._emit_documents()
 
     def _close_storage(self) -> None:
         if self.library is not None:
@@ -190,10 +227,11 @@ class EngineWorker(QObject):
             self.library.close()
         self.model = model
         self.kv_cache.clear()
-        self.library = Library(self.home, self.settings, model)
+        self._set_library(Library(self.home, self.settings, model))
+        assert self.library is not None
         self.answerer = Answerer(model, self.library, self.settings, self.kv_cache)
         self.modelReady.emit(model.info)
-        self.documentsChanged.emit(self.library.documents())
+        self._emit_documents()
         if self.library.interrupted() or self._ingest_paths:
             self._queue_ingest(Ingest(()))  # finish what an earlier run left half-done
 
@@ -201,13 +239,13 @@ class EngineWorker(QObject):
 
     def _queue_ingest(self, command: Ingest) -> None:
         self._ingest_paths.extend(command.paths)
+        files, _ = find_pdfs(command.paths)  # the folders' PDFs, listed at once as waiting
+        self._waiting.extend(str(f) for f in files if str(f) not in self._waiting)
+        self.ingestQueued.emit(list(self._waiting))
         if self.library is None or self.model is None:
-            self.ingestQueued.emit(len(self._ingest_paths))  # started once the model is loaded
-            return
+            return  # started once the model is loaded
         if self._ingesting is None:
             self._start_ingest()
-        else:
-            self.ingestQueued.emit(len(self._ingest_paths))
 
     def _start_ingest(self) -> None:
         assert self.library is not None
@@ -224,26 +262,30 @@ class EngineWorker(QObject):
         except GritError as exc:
             self.failed.emit(str(exc))
             event = None
+        if isinstance(event, FileStarted) and event.path in self._waiting:
+            self._waiting.remove(event.path)
         if event is not None:
             self.ingestEvent.emit(event)
         if event is None or isinstance(event, IngestFinished):
             self._ingesting = None
-            self.documentsChanged.emit(self.library.documents())
+            self._emit_documents()
             if self._ingest_paths and not self._stop_ingest.is_set():
                 self._start_ingest()
             else:
                 self._ingest_paths.clear()
+                self._waiting.clear()
+                self.ingestQueued.emit([])
         elif getattr(event, "result", None) is not None:  # a file finished: show it in the list
-            self.documentsChanged.emit(self.library.documents())
+            self._emit_documents()
 
     def _remove(self, command: RemoveDocument) -> None:
         assert self.library is not None
         self.library.remove(command.doc_id)
-        self.documentsChanged.emit(self.library.documents())
+        self._emit_documents()
 
     def _refresh_documents(self, _: RefreshDocuments) -> None:
         if self.library is not None:
-            self.documentsChanged.emit(self.library.documents())
+            self._emit_documents()
 
     # chats
 
@@ -280,42 +322,52 @@ class EngineWorker(QObject):
         chats = self._chats()
         if self.answerer is None:
             raise GritError("The model is not loaded yet. Pick or download it first (Settings).")
-        chat_id = command.chat_id
-        if chat_id is None:
-            chat_id = chats.create(_title_from(command.question)).id
-            self.chatsChanged.emit(chats.all())
-            self.chatOpened.emit(chat_id, [])
-        history = chats.messages(chat_id)
-        if not history and chats.get(chat_id).title == "New chat":
-            chats.rename(chat_id, _title_from(command.question))
-        asked = chats.add(chat_id, "user", command.question)
-        self.questionAccepted.emit(chat_id, asked)
         self._stop_answer.clear()
         params = GenerationParams(self.settings.max_new_tokens, self.settings.temperature,
                                   self.settings.top_p)
-        sources: list[Any] = []
-        pieces: list[str] = []
+        asked: QuestionAsked | None = None
+        stored = False
         try:
-            for event in self.answerer.answer(command.question, history, params=params,
-                                              cancel=self._stop_answer):
-                if isinstance(event, Retrieved):
-                    sources = event.sources
-                    self.sourcesReady.emit(chat_id, event.sources)
+            for event in ask(self.answerer, chats, command.question, command.chat_id,
+                             params=params, cancel=self._stop_answer):
+                if isinstance(event, QuestionAsked):
+                    asked = event
+                    if event.created:
+                        self.chatsChanged.emit(chats.all())
+                        self.chatOpened.emit(event.chat_id, [])
+                    self.questionAccepted.emit(event.chat_id, event.message)
+                elif isinstance(event, Retrieved):
+                    self.sourcesReady.emit(asked.chat_id, event.sources)  # type: ignore[union-attr]
+                    if event.note:
+                        self.answerNote.emit(asked.chat_id, event.note)  # type: ignore[union-attr]
                 elif isinstance(event, Token):
-                    pieces.append(event.text)
-                    self.tokenReceived.emit(chat_id, event.text)
-                elif isinstance(event, Answered):
-                    stored = chats.add(chat_id, "assistant", event.text, event.sources,
-                                       event.timings, event.finish)
-                    self.answerFinished.emit(chat_id, stored)
-        except Exception as exc:  # the answer so far is kept, the window is told it ended
-            stored = chats.add(chat_id, "assistant", "".join(pieces), sources, finish="error")
-            self.answerFinished.emit(chat_id, stored)
+                    self.tokenReceived.emit(asked.chat_id, event.text)  # type: ignore[union-attr]
+                elif isinstance(event, AnswerStored):
+                    stored = True
+                    self.answerFinished.emit(event.chat_id, event.message)
+        except Exception as exc:
+            if asked is not None and not stored:  # the window is told the answer ended
+                self._after_failed_answer(asked)
             if isinstance(exc, GritError):
                 raise GritError(f"The answer stopped: {exc}") from exc
             raise
         finally:
             self.chatsChanged.emit(chats.all())
+
+    def _after_failed_answer(self, asked: QuestionAsked) -> None:
+        """Show the chat as `conversation.ask` left it: without the question when nothing was
+        answered (and gone, when it was made for it), else with the partial answer."""
+        chats = self._chats()
+        known = {c.id for c in chats.all()}
+        if asked.chat_id not in known:
+            self.chatGone.emit(asked.chat_id)
+            return
+        messages = chats.messages(asked.chat_id)
+        last = messages[-1] if messages else None
+        if last is not None and last.role == "assistant" and last.id > asked.message.id:
+            self.answerFinished.emit(asked.chat_id, last)
+        else:
+            self.chatOpened.emit(asked.chat_id, messages)
 
     # settings
 
@@ -343,8 +395,3 @@ class _LoopThread(QThread):
 
     def run(self) -> None:
         self._body()
-
-
-def _title_from(question: str) -> str:
-    words = " ".join(question.split())
-    return words if len(words) <= 60 else words[:57].rstrip() + "..."

@@ -255,3 +255,51 @@ def test_an_error_mid_answer_keeps_the_window_usable(qtbot: Any, app: App,
     answer = window.chat_view.messages[-1]
     assert answer.text == "Half an ans" and "error" in answer.status.text()
     assert window.send_button.isEnabled()
+
+
+def test_the_window_tells_the_truth_at_once(qtbot: Any, home: Path, tmp_path: Path) -> None:
+    """Dropped before the model is ready: the banner says so, and stops saying it once the
+    model is ready; every file of a dropped folder is listed at once, as waiting; a question
+    typed during indexing shows at once, before the engine takes it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(3):
+        pdfs.make_prose_pdf(docs / f"book{i}.pdf", 4, seed=i)
+    qt = QApplication.instance()
+    assert isinstance(qt, QApplication)
+    from grit_desktop.config import load_settings
+
+    app = App(qt, home, load_settings(home))
+    qtbot.addWidget(app.window)
+    try:
+        app.start([])
+        window = app.window
+        drop(window, [docs])
+        assert not window.model_ready
+        assert "still loading" in window.message_text.text() and window.message_bar.isVisible()
+        names = {"book0.pdf", "book1.pdf", "book2.pdf"}
+        qtbot.waitUntil(lambda: {Path(r.path).name for r in window.documents.rows()} == names,
+                        timeout=WAIT)
+        statuses = {Path(r.path).name: r.status for r in window.documents.rows()}
+        assert statuses["book2.pdf"] == "waiting", statuses
+        qtbot.waitUntil(lambda: window.model_ready, timeout=WAIT)
+        assert "still loading" not in window.message_text.text() or not window.message_bar.isVisible()
+        qtbot.waitUntil(lambda: window.ingest_bar.isVisible(), timeout=WAIT)
+        window.composer.setPlainText("What is in the books?")
+        window._send_clicked()
+        shown = window.chat_view.messages  # no event loop turn since the click
+        assert shown[-2].role == "user" and shown[-2].text == "What is in the books?"
+        assert shown[-1] is window.chat_view.live and "Waiting" in shown[-1].status.text()
+        qtbot.waitUntil(lambda: not window.answering, timeout=WAIT)
+        assert [m.role for m in window.chat_view.messages] == ["user", "assistant"]
+        qtbot.waitUntil(lambda: all(r.status == "ready" for r in window.documents.rows())
+                        and len(window.documents.rows()) == 3, timeout=WAIT)
+    finally:
+        app.shutdown()
+
+
+def test_a_question_the_engine_refuses_goes_back_to_the_composer(qtbot: Any, app: App) -> None:
+    app.window.ask("   ")  # only the composer strips; the engine refuses an empty question
+    qtbot.waitUntil(lambda: not app.window.answering, timeout=WAIT)
+    assert app.window.chat_view.messages == [] and app.window.composer.toPlainText() == "   "
+    assert "empty" in app.window.message_text.text()
