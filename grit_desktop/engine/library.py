@@ -54,6 +54,7 @@ from grit_desktop.engine.events import (
     IngestStarted,
     QueueProgress,
 )
+from grit_desktop.engine.files import find_pdfs
 from grit_desktop.engine.model import GritModel
 from grit_desktop.engine.parsing import ChunkOptions, Parsed, ParseFailure, Parser, Ticket
 from grit_desktop.engine.pdf import ParsedPdf, file_sha256
@@ -74,65 +75,6 @@ MAX_SEARCH_K = 1000
 # events
 
 
-
-
-# ------------------------------------------------------------------------------------------------
-# finding files
-
-
-def find_pdfs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[FileResult]]:
-    """PDF files under ``paths`` (files taken as given, folders searched recursively).
-
-    Returns the files, in a stable order without duplicates, and an error result for each input
-    that does not exist. Symbolic links are followed, but a folder is never entered twice, so
-    link loops end. Only ``*.pdf`` (any case) is taken from folders; a file named explicitly is
-    taken whatever its name (a non-PDF is then reported by the reader).
-    """
-    found: list[Path] = []
-    errors: list[FileResult] = []
-    seen_files: set[Path] = set()
-    seen_dirs: set[tuple[int, int]] = set()
-
-    def add(file: Path) -> None:
-        real = file.resolve()
-        if real not in seen_files:
-            seen_files.add(real)
-            found.append(file.absolute())
-
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            _walk(path, add, seen_dirs)
-        elif path.is_file():
-            add(path)
-        else:
-            reason = "no such file or folder" if not path.exists() else "not a regular file"
-            errors.append(FileResult(str(path), "error", reason=f"{path}: {reason}"))
-    return found, errors
-
-
-def _walk(folder: Path, add: Callable[[Path], None], seen_dirs: set[tuple[int, int]]) -> None:
-    try:
-        st = folder.stat()
-    except OSError:
-        return
-    key = (st.st_dev, st.st_ino)
-    if key in seen_dirs:
-        return
-    seen_dirs.add(key)
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        log.warning("cannot list %s: %s", folder, exc.strerror)
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir():
-                _walk(Path(entry.path), add, seen_dirs)
-            elif entry.is_file() and entry.name.lower().endswith(".pdf"):
-                add(Path(entry.path))
-        except OSError:
-            continue
 
 
 # ------------------------------------------------------------------------------------------------

@@ -48,8 +48,9 @@ HISTORY_TOKENS = 1024
 FOLLOW_UP_WORDS = 8
 #: The most passages one answer may be given (a 7B model's context holds ~30 passages of 250).
 MAX_K = 64
-NO_DOCUMENTS = "No document in the library is ready yet: this answer comes from the model alone."
-NO_MATCH = "No passage of the library matches: this answer comes from the model alone."
+NO_DOCUMENTS = ("When this was asked, no document of the library was ready: this answer comes "
+                "from the model alone.")
+NO_MATCH = "No passage of the library matched: this answer comes from the model alone."
 NO_ROOM = ("The question and the conversation fill the model's context, leaving no room for "
            "passages: this answer comes from the model alone.")
 _PAGE_REF = re.compile(r"\b(?:pages?|pp?\.)\s*(\d{1,5})(?:\s*(?:-|–|to)\s*(\d{1,5}))?", re.I)

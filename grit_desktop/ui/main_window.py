@@ -39,12 +39,14 @@ from grit_desktop.engine.chats import ChatInfo, Message, Source
 from grit_desktop.engine.events import (
     ChunksEmbedded,
     FileFinished,
+    FileParsed,
     FileStarted,
     IngestEvent,
     IngestFinished,
     IngestStarted,
     describe_progress,
 )
+from grit_desktop.engine.files import find_pdfs
 from grit_desktop.engine.records import DocumentRecord
 from grit_desktop.ui.chat_view import ChatView, Composer, MessageWidget
 from grit_desktop.ui.models import ChatsModel, DocumentsModel, Role
@@ -249,6 +251,9 @@ class MainWindow(QMainWindow):
             self.ingest([folder])
 
     def ingest(self, paths: list[str]) -> None:
+        files, _ = find_pdfs(paths)  # listed at once, even before the engine has started
+        waiting = [r.path for r in self.documents.rows() if r.status == "waiting"]
+        self.documents.set_waiting([*waiting, *(str(f) for f in files if str(f) not in waiting)])
         if not self.model_ready:
             self.show_message("The model is still loading: the documents will be added once it is ready.",
                               key="model-loading")
@@ -424,6 +429,9 @@ class MainWindow(QMainWindow):
         elif isinstance(event, FileStarted):
             self._ingest_files = (event.index, event.files)
             self.ingest_label.setText(f"Reading {Path(event.path).name} ({event.index + 1}/{event.files})")
+        elif isinstance(event, FileParsed):
+            self.ingest_label.setText(f"Indexing {Path(event.path).name}: "
+                                      f"{event.written:,}/{event.chunks:,} passages")
         elif isinstance(event, ChunksEmbedded):
             name = Path(event.path).name
             text = f"Indexing {name}: {event.done:,}/{event.total:,} passages"

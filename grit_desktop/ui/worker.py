@@ -41,9 +41,10 @@ from grit_desktop.engine.events import (
     Retrieved,
     Token,
 )
+from grit_desktop.engine.files import find_pdfs
 from grit_desktop.engine.generation import GenerationParams
 from grit_desktop.engine.kvcache import KVCache
-from grit_desktop.engine.library import Library, find_pdfs
+from grit_desktop.engine.library import Library
 from grit_desktop.engine.model import GritModel, LoadOptions
 from grit_desktop.engine.rag import Answerer
 from grit_desktop.errors import GritError, ModelNotFoundError
