@@ -47,3 +47,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "home"
     monkeypatch.setenv("GRIT_DESKTOP_HOME", str(folder))
     return folder
+
+
+@pytest.fixture
+def setup(tmp_path: Path, tiny_model_dir: Path) -> tuple[Path, Path]:
+    """A data folder whose settings name the tiny model (small chunks), and an empty docs folder."""
+    from grit_desktop.config import Settings, save_settings
+
+    home, docs = tmp_path / "home", tmp_path / "docs"
+    home.mkdir()
+    docs.mkdir()
+    save_settings(home, Settings(model=str(tiny_model_dir), chunk_tokens=64, chunk_overlap_tokens=8))
+    return home, docs

@@ -1,4 +1,4 @@
-"""The layering of DESIGN.md, checked on the source: the engine never imports Qt."""
+"""The layering (README, "Layout"), checked on the source: the engine never imports Qt."""
 
 from __future__ import annotations
 

@@ -19,15 +19,6 @@ from tests import pdfs
 from tests.test_cli_library import cli, env_for
 
 
-@pytest.fixture
-def setup(tmp_path: Path, tiny_model_dir: Path) -> tuple[Path, Path]:
-    home, docs = tmp_path / "home", tmp_path / "docs"
-    home.mkdir()
-    docs.mkdir()
-    save_settings(home, Settings(model=str(tiny_model_dir), chunk_tokens=64, chunk_overlap_tokens=8))
-    return home, docs
-
-
 def test_a_folder_of_bad_files_among_good_ones(setup: tuple[Path, Path]) -> None:
     """Damaged, truncated (two ways), garbage, zero-page and zero-byte files between good ones:
     every good file is indexed, every bad one has its own reason, nothing waits for a time

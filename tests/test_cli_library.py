@@ -25,15 +25,6 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, env=env_for(home), timeout=300)
 
 
-@pytest.fixture
-def setup(tmp_path: Path, tiny_model_dir: Path) -> tuple[Path, Path]:
-    home, docs = tmp_path / "home", tmp_path / "docs"
-    home.mkdir()
-    docs.mkdir()
-    save_settings(home, Settings(model=str(tiny_model_dir), chunk_tokens=64, chunk_overlap_tokens=8))
-    return home, docs
-
-
 def test_ingest_docs_search_remove(setup: tuple[Path, Path]) -> None:
     home, docs = setup
     intro = " ".join(["This introduction says nothing about any part number at all."] * 6)

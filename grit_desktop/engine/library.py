@@ -1,7 +1,7 @@
 """The document library: adding PDFs and folders, keeping them searchable, removing them.
 
-`Library.ingest` is a generator of typed events (DESIGN.md): the CLI draws a progress bar from
-them, the GUI's worker forwards them as signals, and the caller may stop between any two events
+`Library.ingest` is a generator of typed events (`engine/events.py`): the CLI draws progress
+from them, the GUI's worker forwards them as signals, and the caller may stop between any two events
 (a cancel flag is checked between embedding batches).
 
 Nothing is lost and nothing is half-visible:

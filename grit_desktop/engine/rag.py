@@ -3,7 +3,7 @@
 `Answerer.answer` is a generator of events: `Retrieved` (the numbered passages, before the
 first token), `Token` (text as it streams), `Answered` (the whole answer, sources, timings).
 
-Cache modes (GRIT.md, "RAG with caching"):
+Cache modes (the GRIT paper's "RAG with caching"; README, "How it works"):
 - ``none``: passages and question are fed to generation as one prompt (plain RAG);
 - ``doc`` (default): each passage's key/value states come from its embedding pass
   ``<s><|embed|>\\n{passage}``, laid end to end (keys re-rotated), and only the question is fed;
