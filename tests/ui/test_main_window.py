@@ -250,8 +250,9 @@ def test_an_error_mid_answer_keeps_the_window_usable(qtbot: Any, app: App,
     monkeypatch.setattr(Answerer, "answer", broken)
     window = app.window
     window.ask("anything")
-    qtbot.waitUntil(lambda: not window.answering, timeout=WAIT)
-    assert "the GPU fell off" in window.message_text.text()
+    # The answer ends (answerFinished), then the error is reported (failed): two signals.
+    qtbot.waitUntil(lambda: not window.answering and "the GPU fell off" in window.message_text.text(),
+                    timeout=WAIT)
     answer = window.chat_view.messages[-1]
     assert answer.text == "Half an ans" and "error" in answer.status.text()
     assert window.send_button.isEnabled()
