@@ -96,12 +96,19 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_full_disk_says_one_line_and_the_next_run_resumes(
-        small_disk: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
+@pytest.fixture
+def small_setup(small_disk: Path, tmp_path: Path, tiny_model_dir: Path) -> tuple[Path, Path]:
+    """`setup`, with the data folder on the small file system."""
     home, docs = small_disk / "home", tmp_path / "docs"
     home.mkdir()
     docs.mkdir()
     save_settings(home, Settings(model=str(tiny_model_dir), chunk_tokens=64, chunk_overlap_tokens=8))
+    return home, docs
+
+
+def test_a_full_disk_says_one_line_and_the_next_run_resumes(
+        small_setup: tuple[Path, Path], small_disk: Path) -> None:
+    home, docs = small_setup
     pdfs.make_prose_pdf(docs / "a_small.pdf", 2)
     pdfs.make_prose_pdf(docs / "b_large.pdf", 12, seed=1)
     filler = small_disk / "filler"
@@ -123,12 +130,9 @@ def test_a_full_disk_says_one_line_and_the_next_run_resumes(
 
 
 def test_a_read_only_library_says_so_and_reads_still_work(
-        small_disk: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
+        small_setup: tuple[Path, Path], small_disk: Path) -> None:
     """Never "damaged ... remove that folder" for a folder that only cannot be written."""
-    home, docs = small_disk / "home", tmp_path / "docs"
-    home.mkdir()
-    docs.mkdir()
-    save_settings(home, Settings(model=str(tiny_model_dir), chunk_tokens=64, chunk_overlap_tokens=8))
+    home, docs = small_setup
     pdfs.make_pdf(docs / "manual.pdf", ["The part XJ4471 is the fan motor."])
     pdfs.make_pdf(docs / "other.pdf", ["Something else entirely."])
     assert cli(home, "ingest", str(docs / "manual.pdf")).returncode == 0

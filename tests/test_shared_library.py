@@ -40,7 +40,7 @@ def books(tmp_path: Path) -> Path:
 
 def make_home(folder: Path, model: Path) -> Path:
     folder.mkdir()
-    save_settings(folder, Settings(**{**settings_for(model).__dict__}))
+    save_settings(folder, settings_for(model))
     return folder
 
 
