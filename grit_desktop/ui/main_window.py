@@ -342,7 +342,8 @@ class MainWindow(QMainWindow):
         if not self.viewer_dock.isVisible():
             self.viewer_dock.show()
             self.resizeDocks([self.viewer_dock], [int(self.width() * 0.42)], Qt.Orientation.Horizontal)
-        self.viewer.show_passage(source.path, source.page_start, source.text, source.title)
+        self.viewer.show_passage(source.path, source.page_start, source.text, source.title,
+                                 last_page=source.page_end)
 
     def _chat_clicked(self, index: QModelIndex) -> None:
         chat_id = index.data(Role.CHAT_ID)

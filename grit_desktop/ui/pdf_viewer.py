@@ -1,47 +1,57 @@
-"""The in-app PDF viewer that citations open: the cited page, with the passage marked on it.
+"""The in-app PDF viewer that citations open: the cited page, with the whole passage marked.
 
-How QtPdf marks text (checked with Qt 6.12, offscreen): `QPdfView` fills every result of its
-`QPdfSearchModel` on the page in view and frames the *current* one (`setCurrentSearchResultIndex`,
-a cyan outline); it does not move to it. The search is case-insensitive and a line break in the
-PDF matches a space, but a whole passage is too long to find and its line breaks are not the
-PDF's. So the viewer searches for a short run of the passage's words (`fragments`: its first 8,
-then later runs, then runs of 5) on the cited page and frames that result. When the passage runs
-on to the next page, its last words are searched there with a second model, which the view shows
-while that page is (one model holds one search string).
-
-Framing needs the result's row in the whole document, and QtPdf counts rows by searching every
-earlier page (1-2 ms a page). The viewer searches those pages a few milliseconds at a time from
-the event loop, so a citation deep in a long book does not freeze the window; the fill of the
-result shows at once.
+A passage is known by its text and its pages (``page_start``-``page_end``), not by positions in
+the PDF: the text was read by MuPDF, the viewer draws with PDFium (QtPdf), and the two differ in
+whitespace, ligatures and hyphens. So on each page the passage covers, the viewer matches the
+passage's words against the page's text as PDFium reads it (`passage_span`: from the page's
+copy of the passage's first words to that of its last), asks QtPdf for the outline of that
+character range (`QPdfDocument.getSelectionAtIndex`: one polygon per line, in points) and paints
+those polygons over the page it shows (`_MarkedView`). Every line of the passage is marked, on
+every page it covers, and only those lines. Matching is linear in the page's words, so a
+citation deep in a long book marks at once.
 
 The view shows one page at a time (`SinglePage`): zooming or resizing never moves it to another
-page, so the page indicator and the marked page stay the cited one.
+page, so the page indicator and the marked page stay the cited one. Where the page sits inside
+the view is computed as QPdfView lays it out (centred across, ``documentMargins`` around it,
+scaled to the width or by the zoom factor), checked against its drawing with Qt 6.11.
 
 Everything here runs on the GUI thread.
 """
 
 from __future__ import annotations
 
-import time
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-from PySide6.QtCore import QModelIndex, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
+from PySide6.QtCore import QPointF, QRectF, Qt, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QDesktopServices,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPolygonF,
+    QTransform,
+)
+from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QToolBar, QVBoxLayout, QWidget
 
 Opener = Callable[[QUrl], object]
 
-#: Sizes of the runs of words searched for, longest (most distinctive) first.
-FRAGMENT_WORDS = (8, 5)
-#: How many runs of each size are tried, going further into the passage each time.
-FRAGMENT_TRIES = 4
+#: Words in a run that the passage and the page must share for the run to count as found.
+RUN_WORDS = 3
+#: The mark: multiplied over the page, so white turns yellow and the text stays black.
+MARK_COLOUR = QColor(255, 226, 84)
 ZOOM_STEP = 1.25
 ZOOM_RANGE = (0.25, 8.0)
-_SLICE_S = 0.02  # searching earlier pages yields to the event loop after this long
+
+_WORD = re.compile(r"\S+")
+_NOT_WORD = re.compile(r"\W+")
 
 _LOAD_ERRORS = {
     QPdfDocument.Error.FileNotFound: "the file cannot be opened",
@@ -51,40 +61,117 @@ _LOAD_ERRORS = {
 }
 
 
-def fragments(text: str, from_end: bool = False) -> list[str]:
-    """Runs of ``text``'s words (whitespace made single spaces) to search for, best first.
+@dataclass(frozen=True)
+class _Word:
+    key: str  # lower case, letters and digits only
+    start: int  # character range in the text it was read from
+    end: int
 
-    Runs of 8 words from the start (or the end) of the passage, then further in, then runs of 5.
-    A passage shorter than a run is one run.
+
+def _words(text: str) -> list[_Word]:
+    found = (_Word(_NOT_WORD.sub("", m.group().lower()), m.start(), m.end())
+             for m in _WORD.finditer(text))
+    return [w for w in found if w.key]
+
+
+def passage_span(page_text: str, passage: str, *, starts: bool = True,
+                 ends: bool = True) -> tuple[int, int] | None:
+    """The character range ``[start, end)`` of ``page_text`` that holds the passage's words on
+    that page, or None when the page holds none of it. ``starts``: the passage begins on this
+    page; ``ends``: it ends on it (a page in the middle of a passage has neither).
+
+    Words are compared in lower case with punctuation left out. A *copy* is a stretch of the
+    page that repeats a stretch of the passage word for word (at least `RUN_WORDS` + 1 words,
+    fewer for a tiny passage). Where the passage starts, the mark starts at the copy of its
+    earliest words; where it ends, the mark ends at the copy of its last words; elsewhere the
+    mark reaches the first or the last copy on the page. So a sentence of the page that recurs
+    further on in the passage (reference manuals repeat their phrasing) is not marked before
+    the passage begins, nor after it ends.
     """
-    words = text.split()
-    if from_end:
-        words.reverse()
-    runs: list[str] = []
-    for size in FRAGMENT_WORDS:
-        for k in range(FRAGMENT_TRIES):
-            window = words[k * size:(k + 1) * size]
-            if not window or len(window) < min(size, len(words)):
-                break
-            run = " ".join(reversed(window) if from_end else window)
-            if run not in runs:
-                runs.append(run)
-    return runs
+    words = _words(page_text)
+    keys = [w.key for w in _words(passage)]
+    n = min(RUN_WORDS, len(keys))
+    if n == 0:
+        return None
+    where: dict[tuple[str, ...], list[int]] = {}
+    for j in range(len(keys) - n + 1):
+        where.setdefault(tuple(keys[j:j + n]), []).append(j)
+    copies = _copies([where.get(tuple(w.key for w in words[i:i + n]), [])
+                      for i in range(len(words) - n + 1)])
+    copies = [c for c in copies if c.runs >= min(2, len(keys) - n + 1)]
+    if not copies:
+        return None
+    first = min(copies, key=lambda c: (c.at, -c.runs)) if starts else None
+    last = max(copies, key=lambda c: (c.at + c.runs, c.runs)) if ends else None
+    lo = first.page if first else min(c.page for c in copies)
+    hi = (last.page + last.runs if last else max(c.page + c.runs for c in copies)) + n - 2
+    if hi < lo:  # the page's order and the passage's disagree: mark the longest copy
+        best = max(copies, key=lambda c: c.runs)
+        lo, hi = best.page, best.page + best.runs + n - 2
+    return words[lo].start, words[hi].end
 
 
-@dataclass
-class _Mark:
-    """One framed run of the passage: the search model that holds it and its page (0-based)."""
+class _Copy(NamedTuple):
+    page: int  # index of its first word on the page
+    at: int  # index of its first word in the passage
+    runs: int  # runs of RUN_WORDS words it holds (its words: runs + RUN_WORDS - 1)
 
-    model: QPdfSearchModel
-    page: int = -1
-    row: int = -1  # the result's row in the model, once every earlier page is searched
-    searched: int = 0  # earlier pages searched so far
-    before: int = 0  # results found on them
 
-    @property
-    def wanted(self) -> bool:
-        return self.page >= 0
+def _copies(found: list[list[int]]) -> list[_Copy]:
+    """The copies in a page whose word ``i`` starts runs found at passage words ``found[i]``:
+    maximal stretches where consecutive page words start runs at consecutive passage words."""
+    copies: list[_Copy] = []
+    open_: dict[int, int] = {}  # passage word of the last run -> runs so far, for copies open
+    for i, positions in enumerate([*found, []]):
+        grown = {j: open_.get(j - 1, 0) + 1 for j in positions}
+        copies += [_Copy(i - runs, j - runs + 1, runs) for j, runs in open_.items() if j + 1 not in grown]
+        open_ = grown
+    return copies
+
+
+class _MarkedView(QPdfView):
+    """A QPdfView that paints the passage's outlines (polygons in points) over the page shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: dict[int, list[QPolygonF]] = {}
+
+    def page_rect(self, page: int) -> QRectF:
+        """Where ``page`` is drawn, in viewport pixels (QPdfView's own layout, one page)."""
+        size = self.document().pagePointSize(page)
+        margins = self.documentMargins()
+        viewport = self.viewport()
+        if self.zoomMode() == QPdfView.ZoomMode.Custom:
+            width = size.width() * self.zoomFactor() * self.logicalDpiX() / 72.0
+        else:
+            width = viewport.width() - margins.left() - margins.right()
+        scale = width / max(size.width(), 1.0)
+        across = max(width + margins.left() + margins.right(), viewport.width())
+        x = (across - width) / 2 - self.horizontalScrollBar().value()
+        y = margins.top() - self.verticalScrollBar().value()
+        return QRectF(x, y, width, size.height() * scale)
+
+    def to_viewport(self, page: int) -> QTransform:
+        """From points on ``page`` to viewport pixels, as the page is drawn now."""
+        rect = self.page_rect(page)
+        scale = rect.width() / max(self.document().pagePointSize(page).width(), 1.0)
+        return QTransform(scale, 0, 0, scale, rect.x(), rect.y())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        page = self.pageNavigator().currentPage()
+        outlines = self.marks.get(page)
+        if not outlines:
+            return
+        painter = QPainter(self.viewport())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
+        painter.setTransform(self.to_viewport(page))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(MARK_COLOUR)
+        for outline in outlines:
+            painter.drawPolygon(outline)
+        painter.end()
 
 
 class PdfViewer(QWidget):
@@ -96,8 +183,9 @@ class PdfViewer(QWidget):
         self._path = ""
         self._mtime = 0.0
         self._message = ""
+        self._spans: dict[int, tuple[int, int]] = {}  # page (0-based) -> marked characters
         self._document = QPdfDocument(self)
-        self._view = QPdfView()
+        self._view = _MarkedView()
         self._view.setDocument(self._document)
         self._view.setPageMode(QPdfView.PageMode.SinglePage)
         self._view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
@@ -106,28 +194,25 @@ class PdfViewer(QWidget):
         # (QPdfView relayouts without end, the window freezes). A bar that is always there
         # keeps the width fixed.
         self._view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
-        self._head = _Mark(self._new_model())
-        self._tail = _Mark(self._new_model())
-        self._view.setSearchModel(self._head.model)
-        self._work = QTimer(self)
-        self._work.setSingleShot(True)
-        self._work.setInterval(0)
-        self._work.timeout.connect(self._find_rows)
         self._build()
         self._view.pageNavigator().currentPageChanged.connect(self._page_changed)
         self._update_indicator()
 
     # -- public API --------------------------------------------------------------------------
 
-    def show_passage(self, path: str, page: int, text: str = "", title: str = "") -> None:
-        """Open ``path`` (kept open if it already is) at ``page`` (1-based) and mark ``text``."""
+    def show_passage(self, path: str, page: int, text: str = "", title: str = "",
+                     last_page: int = 0) -> None:
+        """Open ``path`` (kept open if it already is) at ``page`` (1-based) and mark ``text`` on
+        every page from ``page`` to ``last_page`` (1-based; 0: ``page`` only)."""
         if not self._open(path):
             return
         last = self._document.pageCount() - 1
         page0 = min(max(page - 1, 0), last)
+        end0 = min(max(last_page - 1, page0), last)
         self._set_title(title or self._document_title())
-        self._mark_passage(text, page0)
+        self._mark_passage(text, page0, end0)
         self._go_to(page0)
+        self._reveal(page0)
 
     def current_page(self) -> int:
         """The page shown, 1-based (0 when no document is shown)."""
@@ -139,16 +224,28 @@ class PdfViewer(QWidget):
         return 0 if self._message else self._document.pageCount()
 
     def highlighted(self) -> bool:
-        """Whether a result of the passage is framed on the page shown."""
-        model = self._view.searchModel()
-        row = self._view.currentSearchResultIndex()
-        if self._message or not model.searchString() or row < 0 or row >= model.rowCount(QModelIndex()):
-            return False
-        return model.resultAtIndex(row).page() == self._view.pageNavigator().currentPage()
+        """Whether part of the passage is marked on the page shown."""
+        return not self._message and self._view.pageNavigator().currentPage() in self._spans
 
     def passage_pages(self) -> list[int]:
-        """The pages (1-based) on which a run of the passage was found and is framed."""
-        return [m.page + 1 for m in (self._head, self._tail) if m.wanted]
+        """The pages (1-based) on which the passage is marked."""
+        return [page + 1 for page in sorted(self._spans)]
+
+    def marked_text(self, page: int) -> str:
+        """The text marked on ``page`` (1-based) as QtPdf reads it, "" where nothing is."""
+        span = self._spans.get(page - 1)
+        if span is None or self._message:
+            return ""
+        return self._document.getSelectionAtIndex(page - 1, span[0], span[1] - span[0]).text()
+
+    def marked_rects(self, page: int) -> list[QRectF]:
+        """The outlines of the marked lines on ``page`` (1-based) in viewport pixels, as they are
+        painted while that page is shown."""
+        outlines = self._view.marks.get(page - 1, [])
+        if not outlines:
+            return []
+        transform = self._view.to_viewport(page - 1)
+        return [transform.map(outline).boundingRect() for outline in outlines]
 
     def message(self) -> str:
         """The message shown instead of the document ("" when the document is shown)."""
@@ -216,11 +313,6 @@ class PdfViewer(QWidget):
         bar.addAction(action)
         return action
 
-    def _new_model(self) -> QPdfSearchModel:
-        model = QPdfSearchModel(self)
-        model.setDocument(self._document)
-        return model
-
     # -- opening -----------------------------------------------------------------------------
 
     def _open(self, path: str) -> bool:
@@ -273,78 +365,37 @@ class PdfViewer(QWidget):
     # -- marking the passage -----------------------------------------------------------------
 
     def _clear_marks(self) -> None:
-        """Start afresh with new, empty search models.
+        self._spans = {}
+        self._view.marks = {}
+        self._view.viewport().update()
 
-        New models rather than new search strings: every ``setSearchString`` starts a timer in
-        QPdfSearchModel that is never stopped (10 wake-ups a second each, seen with Qt 6.12);
-        deleting the model ends them.
-        """
-        self._work.stop()
-        old = (self._head.model, self._tail.model)
-        self._head, self._tail = _Mark(self._new_model()), _Mark(self._new_model())
-        self._view.setSearchModel(self._head.model)
-        for model in old:
-            model.deleteLater()
-
-    def _mark_passage(self, text: str, page: int) -> None:
-        """Find runs of ``text``: its start on ``page``, and its end on the next page if it runs on."""
+    def _mark_passage(self, text: str, first: int, last: int) -> None:
+        """Mark ``text`` on each page from ``first`` to ``last`` (0-based) that holds part of it."""
         self._clear_marks()
-        head = _first_found(self._head.model, fragments(text), page)
-        if head is None:
+        if not text.strip():
             return
-        self._head.page = page
-        self._tail.page = self._continuation(text, page)
-        self._find_rows()
+        for page in range(first, last + 1):
+            span = passage_span(self._document.getAllText(page).text(), text,
+                                starts=page == first, ends=page == last)
+            if span is None:
+                continue
+            selection = self._document.getSelectionAtIndex(page, span[0], span[1] - span[0])
+            outlines = list(selection.bounds())
+            if outlines:
+                self._spans[page] = span
+                self._view.marks[page] = outlines
+        self._view.viewport().update()
 
-    def _continuation(self, text: str, page: int) -> int:
-        """The next page if the passage ends there, else -1: the run nearest its end that is
-        found on ``page`` or the next page tells which (left as the tail model's search)."""
-        if page + 1 >= self._document.pageCount():
-            return -1
-        model = self._tail.model
-        for run in fragments(text, from_end=True):
-            model.setSearchString(run)
-            if model.resultsOnPage(page):
-                return -1
-            if model.resultsOnPage(page + 1):
-                return page + 1
-        return -1
-
-    def _find_rows(self) -> None:
-        """Search the pages before each mark until its row is known (a slice of time per call)."""
-        deadline = time.monotonic() + _SLICE_S
-        for mark in (self._head, self._tail):
-            while mark.wanted and mark.row < 0 and time.monotonic() < deadline:
-                _step(mark)
-        if any(m.wanted and m.row < 0 for m in (self._head, self._tail)):
-            self._work.start()
-        self._select(self._view.pageNavigator().currentPage())
-
-    def _select(self, page: int) -> None:
-        """Show the mark of ``page`` (if it has one) and frame its result once its row is known."""
-        mark = next((m for m in (self._head, self._tail) if m.wanted and m.page == page), None)
-        if mark is None:
+    def _reveal(self, page: int) -> None:
+        """Scroll the page so that the first marked line sits in the upper third of the view."""
+        outlines = self._view.marks.get(page)
+        if not outlines or self._view.pageNavigator().currentPage() != page:
             return
-        if self._view.searchModel() is not mark.model:
-            self._view.setSearchModel(mark.model)
-        if mark.row >= 0 and self._view.currentSearchResultIndex() != mark.row:
-            self._view.setCurrentSearchResultIndex(mark.row)
-            self._reveal(mark)
-
-    def _reveal(self, mark: _Mark) -> None:
-        """Scroll the page so that the framed run sits in the upper third of the view."""
-        location = mark.model.resultAtIndex(mark.row).location()
+        transform = self._view.to_viewport(page)
+        top = min(transform.map(outline).boundingRect().top() for outline in outlines)
         bar = self._view.verticalScrollBar()
-        top = self._view.documentMargins().top()
-        y = top + location.y() * self._pixels_per_point(mark.page) - self._view.viewport().height() / 3
+        y = bar.value() + top - self._view.viewport().height() / 3
         bar.setValue(int(max(0.0, y)))
-
-    def _pixels_per_point(self, page: int) -> float:
-        if self._view.zoomMode() == QPdfView.ZoomMode.Custom:
-            return self._view.zoomFactor() * self._view.logicalDpiY() / 72.0
-        margins = self._view.documentMargins()
-        width = self._view.viewport().width() - margins.left() - margins.right()
-        return width / max(self._document.pagePointSize(page).width(), 1.0)
 
     # -- navigation --------------------------------------------------------------------------
 
@@ -379,7 +430,7 @@ class PdfViewer(QWidget):
 
     def _page_changed(self, page: int) -> None:
         self._update_indicator()
-        self._select(page)
+        self._view.viewport().update()
 
     def _zoom(self, factor: float) -> None:
         self._view.setZoomMode(QPdfView.ZoomMode.Custom)
@@ -388,28 +439,10 @@ class PdfViewer(QWidget):
     def _effective_zoom(self) -> float:
         """The zoom factor the page is drawn with, also when it is fitted to the width."""
         page = self._view.pageNavigator().currentPage()
-        return self._pixels_per_point(page) * 72.0 / self._view.logicalDpiY()
+        return self._view.to_viewport(page).m11() * 72.0 / self._view.logicalDpiX()
 
     def _update_indicator(self) -> None:
         count, page = self.page_count(), self.current_page()
         self._indicator.setText(f" page {page} of {count} " if count else " no document ")
         self.previous_action.setEnabled(page > 1)
         self.next_action.setEnabled(0 < page < count)
-
-
-def _first_found(model: QPdfSearchModel, runs: list[str], page: int) -> str | None:
-    """The first of ``runs`` that occurs on ``page`` (left as ``model``'s search), or None."""
-    for run in runs:
-        model.setSearchString(run)
-        if model.resultsOnPage(page):
-            return run
-    return None
-
-
-def _step(mark: _Mark) -> None:
-    """Search one more page before the mark's page; when none is left, its row is known."""
-    if mark.searched < mark.page:
-        mark.before += len(mark.model.resultsOnPage(mark.searched))
-        mark.searched += 1
-    else:
-        mark.row = mark.before

@@ -134,6 +134,8 @@ def test_drop_ask_stream_cite_and_restart(qtbot: Any, home: Path, tmp_path: Path
     qtbot.waitUntil(lambda: window.viewer is not None and window.viewer.current_page() == source.page_start,
                     timeout=10_000)
     assert window.viewer_dock.isVisible()
+    # the passage is marked on every page it covers
+    assert window.viewer.passage_pages() == list(range(source.page_start, source.page_end + 1))
 
     chat_id = window.chat_id
     app.shutdown()
