@@ -69,12 +69,12 @@ SearchMode = Literal["hybrid", "vector", "text"]
 R = TypeVar("R")
 #: The most passages one search lists.
 MAX_SEARCH_K = 1000
-
-
-# ------------------------------------------------------------------------------------------------
-# events
-
-
+#: About how long one embedding batch takes (see `BatchPacer`).
+BATCH_SECONDS = 1.0
+#: The first batch's size in tokens, before the device's speed is known.
+FIRST_BATCH_TOKENS = 1024
+#: A batch is at most this many times the size of the one before.
+BATCH_GROWTH = 4
 
 
 # ------------------------------------------------------------------------------------------------
@@ -97,6 +97,7 @@ class Library:
         # Without a model and without a library on disk there is nothing to open yet.
         self._store = Store(home / "library", dim) if dim is not None else None
         self._parser: Parser | None = None
+        self._batch_pacer: BatchPacer | None = None
         self._on_wait: Callable[[str], None] | None = None
 
     @property
@@ -298,13 +299,17 @@ class Library:
         done = self._prepare(existing, pdf, chunks, spath)
         yield FileParsed(spath, pdf.sha256, pdf.title, pdf.page_count, len(chunks),
                          len(pdf.scanned_pages), done)
+        pacer = self._pacer(model)
         try:
-            for batch in _batches(chunks[done:], self.settings.embed_batch_tokens or model.batch_tokens):
+            while done < len(chunks):
                 if cancel is not None and cancel.is_set():
                     return None
+                batch = _next_batch(chunks, done, pacer.tokens)
+                t_batch = time.perf_counter()
                 vectors = model.embed([c.text for c in batch],
                                       max_length=self.settings.embed_max_tokens).vectors
                 self.store.add_chunks(chunk_records(pdf.sha256, batch, vectors))
+                pacer.took(sum(c.tokens for c in batch), time.perf_counter() - t_batch)
                 done += len(batch)
                 log.info("%s: %d of %d chunks written", spath, done, len(chunks))
                 yield ChunksEmbedded(spath, pdf.sha256, done, len(chunks))
@@ -406,6 +411,13 @@ class Library:
             )
             self._parser = Parser(options, isolate=self.isolate_reader)
         return self._parser
+
+    def _pacer(self, model: GritModel) -> BatchPacer:
+        """One pacer for every file and ingest of this library: the rate carries over."""
+        most = self.settings.embed_batch_tokens or model.batch_tokens
+        if self._batch_pacer is None or self._batch_pacer.most != most:
+            self._batch_pacer = BatchPacer(most)
+        return self._batch_pacer
 
     def _require_model(self) -> GritModel:
         if self.model is None:
@@ -512,18 +524,34 @@ def _dimension(folder: Path, model: GritModel | None) -> int | None:
     return Store.existing_dimension(folder)
 
 
-def _batches(chunks: Sequence[Chunk], tokens: int) -> Iterator[list[Chunk]]:
-    """Consecutive groups of chunks of about ``tokens`` tokens (at least one chunk each)."""
-    group: list[Chunk] = []
-    size = 0
-    for chunk in chunks:
-        if group and size + chunk.tokens > tokens:
-            yield group
-            group, size = [], 0
-        group.append(chunk)
-        size += chunk.tokens
-    if group:
-        yield group
+class BatchPacer:
+    """Sizes embedding batches so that each takes about `BATCH_SECONDS` on this device.
+
+    The engine worker serves a question between two batches, so a batch is the longest a
+    question typed during indexing waits. Its size in tokens starts at `FIRST_BATCH_TOKENS`,
+    then follows the rate the last batch was embedded and written at, growing at most
+    `BATCH_GROWTH` times a batch and never above ``most`` (what memory allows: the
+    ``embed_batch_tokens`` setting, or the model's size for the device). Speed is hardly lost:
+    a second of work fills a GPU, and on the CPU the size barely matters.
+    """
+
+    def __init__(self, most: int) -> None:
+        self.most = max(1, most)
+        self.tokens = min(self.most, FIRST_BATCH_TOKENS)
+
+    def took(self, tokens: int, seconds: float) -> None:
+        """A batch of ``tokens`` took ``seconds``: size the next one."""
+        want = self.most if seconds <= 0 else int(tokens / seconds * BATCH_SECONDS)
+        self.tokens = max(1, min(self.most, want, self.tokens * BATCH_GROWTH))
+
+
+def _next_batch(chunks: Sequence[Chunk], start: int, tokens: int) -> Sequence[Chunk]:
+    """The chunks from ``start`` on that add up to at most ``tokens`` tokens (at least one)."""
+    end, size = start, 0
+    while end < len(chunks) and (end == start or size + chunks[end].tokens <= tokens):
+        size += chunks[end].tokens
+        end += 1
+    return chunks[start:end]
 
 
 def chunk_records(doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> list[ChunkRecord]:
@@ -535,6 +563,7 @@ def chunk_records(doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> 
 
 
 __all__ = [
+    "BatchPacer",
     "ChunksEmbedded",
     "FileFinished",
     "FileParsed",

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import statistics
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from grit_desktop.config import Settings
+from grit_desktop.engine import library as library_module
 from grit_desktop.engine.events import ChunksEmbedded, FileFinished, FileParsed, IngestEvent, IngestFinished
-from grit_desktop.engine.library import Library, find_pdfs
+from grit_desktop.engine.library import FIRST_BATCH_TOKENS, BatchPacer, Library, find_pdfs
 from grit_desktop.engine.model import GritModel
 from grit_desktop.errors import GritError
 from tests import pdfs
@@ -184,6 +187,51 @@ def test_cancel_between_batches_and_resume(tiny_model: GritModel, tmp_path: Path
         chunks = lib.store.chunks_of(doc.doc_id)
         assert [c.index for c in chunks] == list(range(doc.chunks))  # no gap, no duplicate
         assert lib.search("w3x", mode="text")
+
+
+def test_batches_follow_the_device_speed_towards_a_second() -> None:
+    pacer = BatchPacer(most=65_536)
+    assert pacer.tokens == FIRST_BATCH_TOKENS  # before anything is known
+    pacer.took(1024, 4.0)  # slow: 256 tokens/s
+    assert pacer.tokens == 256
+    pacer.took(256, 0.01)  # fast: grows, but at most fourfold a batch
+    assert pacer.tokens == 1024
+    for _ in range(10):
+        pacer.took(pacer.tokens, 0.001)
+    assert pacer.tokens == 65_536  # never above what memory allows
+    pacer.took(10, 0.0)  # a time too small to measure
+    assert pacer.tokens == 65_536
+    pacer.took(100, 1000.0)
+    assert pacer.tokens == 1  # one token a batch means one chunk a batch
+    assert BatchPacer(most=200).tokens == 200
+
+
+def test_a_slow_device_embeds_in_batches_of_about_a_second(
+        tmp_path: Path, tiny_model: GritModel, docs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A question waits at most one batch: on a device that embeds 1,000 tokens a second (the
+    real tiny model, slowed by a millisecond a token), batches take the time aimed at (a quarter
+    of a second here, to keep the test short), although the setting allows 4,096 tokens."""
+    monkeypatch.setattr(library_module, "BATCH_SECONDS", 0.25)
+    monkeypatch.setattr(library_module, "FIRST_BATCH_TOKENS", 256)
+    real_embed = tiny_model.embed
+    batches: list[int] = []
+
+    def slow_embed(texts: list[str], **kw: object):  # type: ignore[no-untyped-def]
+        out = real_embed(texts, **kw)  # type: ignore[arg-type]
+        batches.append(sum(out.token_counts))
+        time.sleep(sum(out.token_counts) / 1000)
+        return out
+
+    monkeypatch.setattr(tiny_model, "embed", slow_embed)
+    settings = Settings(chunk_tokens=64, chunk_overlap_tokens=8, embed_batch_tokens=4096)
+    pdfs.make_big_pdf(docs / "big.pdf", 20)
+    with Library(tmp_path / "home", settings, tiny_model, isolate_reader=False) as lib:
+        done = ingest(lib, docs / "big.pdf")
+    assert statuses(done) == {"big.pdf": ("ok", "")}
+    assert len(batches) >= 4
+    assert batches[0] <= 256 + 64  # the first batch, before the speed is known (a chunk may
+    assert max(batches[1:]) <= 250 + 64  # round a batch up); then a quarter second's worth
+    assert statistics.median(batches[1:-1]) > 75  # and not shrunk to nothing
 
 
 def test_progress_events_are_in_order(library: Library, docs: Path) -> None:
