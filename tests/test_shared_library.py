@@ -8,6 +8,7 @@ one process changes, the others see.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -16,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock, Timeout
 
 from grit_desktop.config import Settings, save_settings
 from grit_desktop.engine.library import Library
-from grit_desktop.engine.store import Store
+from grit_desktop.engine.store import LOCKS, Store
 from tests import pdfs
 from tests.test_cli_library import cli, env_for
 
@@ -115,21 +117,66 @@ def test_two_ingests_started_together(tmp_path: Path, books: Path, tiny_model_di
     assert_no_duplicates(home)
 
 
+def all_stopped(pid: int) -> bool:
+    """Whether every thread of the process is stopped (state T in /proc)."""
+    try:
+        return all((task / "stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+                   for task in Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError):  # a thread ended meanwhile: look again
+        return False
+
+
+def stop_between_writes(proc: subprocess.Popen[str], home: Path, timeout: float = 60) -> None:
+    """Freeze ``proc`` (SIGSTOP) at a moment it holds no write lock on the library, so that it
+    keeps its document's indexing lock while others can still write."""
+    write_lock = FileLock(str(home / "library" / LOCKS / "write.lock"))
+    deadline = time.monotonic() + timeout
+    while True:
+        assert time.monotonic() < deadline, "never stopped outside a write"
+        proc.send_signal(signal.SIGSTOP)
+        while not all_stopped(proc.pid):
+            time.sleep(0.001)
+        try:
+            write_lock.acquire(timeout=0)
+        except Timeout:  # stopped in the middle of a write: let it finish it
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+            continue
+        write_lock.release()
+        return
+
+
 def test_a_second_ingest_never_resumes_what_the_first_is_indexing(
         tmp_path: Path, books: Path, tiny_model_dir: Path,
         sequential: dict[str, tuple[str, int]]) -> None:
     """Started while the first is half-way through a document: that document is the first's;
-    the second says it waits for it and takes other files meanwhile."""
+    the second says it waits for it and takes other files meanwhile.
+
+    The first is frozen half-way (SIGSTOP) until the second waits for its document, so the
+    order does not hang on how fast either process starts."""
     home = make_home(tmp_path / "home", tiny_model_dir)
     first = Ingest(home, books, "first")
-    first.wait_for("chunks written")
-    second = Ingest(home, books, "second")
-    rc_b, _, err_b = second.finish()
-    rc_a, _, err_a = first.finish()
+    second = None
+    try:
+        first.wait_for("chunks written")
+        stop_between_writes(first.proc, home)
+        [half] = Library(home, settings_for(Path("unused"))).interrupted()
+        second = Ingest(home, books, "second")
+        second.wait_for("waiting for it to finish")
+        first.proc.send_signal(signal.SIGCONT)
+        rc_b, _, err_b = second.finish()
+        rc_a, _, err_a = first.finish()
+    finally:
+        for child in (first, second):
+            if child is not None and child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGCONT)
+                child.proc.kill()
     assert rc_a == 0, err_a
     assert rc_b == 0, err_b
-    assert "resuming" not in err_b and "being indexed by another grit-desktop process" in err_b
-    assert "waiting" in err_b and "Traceback" not in err_a + err_b
+    assert "resuming" not in err_b
+    assert f"{half.path} is being indexed by another grit-desktop process" in err_b
+    assert "coming back to it after the other files" in err_b
+    assert f"skipped {half.path}: already indexed" in err_b and "Traceback" not in err_a + err_b
     assert library_state(home) == sequential
     assert_no_duplicates(home)
     rerun = cli(home, "ingest", "--json", str(books))  # a third run finds everything done

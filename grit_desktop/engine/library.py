@@ -437,6 +437,9 @@ class Library:
                 log.info("%s is being indexed by another grit-desktop process", doc.path)
                 continue
             try:
+                current = self.store.document(doc.doc_id)
+                if current is None or current.status != "indexing":
+                    continue  # another process finished or removed it since it was listed
                 path = Path(doc.path)
                 try:
                     same = path.is_file() and file_sha256(path) == doc.doc_id

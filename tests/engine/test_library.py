@@ -6,6 +6,7 @@ import os
 import statistics
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,21 @@ def test_cancel_between_batches_and_resume(tiny_model: GritModel, tmp_path: Path
         chunks = lib.store.chunks_of(doc.doc_id)
         assert [c.index for c in chunks] == list(range(doc.chunks))  # no gap, no duplicate
         assert lib.search("w3x", mode="text")
+
+
+def test_a_document_finished_elsewhere_after_listing_is_not_resumed(
+        library: Library, docs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process may finish a half-indexed document between the listing of interrupted
+    documents and the taking of its lock: it is then done, not to be resumed."""
+    pdfs.make_big_pdf(docs / "big.pdf", 4)
+    ingest(library, docs / "big.pdf")
+    [doc] = library.documents()
+    stale = replace(doc, status="indexing")  # what the listing saw a moment before
+    monkeypatch.setattr(library, "interrupted", lambda: [stale])
+    events = list(library.ingest([]))
+    assert events[0].resumed == 0  # type: ignore[union-attr]
+    assert finished(events).results == []
+    assert library.documents()[0].status == "ready"
 
 
 def test_batches_follow_the_device_speed_towards_a_second() -> None:
