@@ -72,7 +72,7 @@ MAX_SEARCH_K = 1000
 #: About how long one embedding batch takes (see `BatchPacer`).
 BATCH_SECONDS = 1.0
 #: The first batch's size in tokens, before the device's speed is known.
-FIRST_BATCH_TOKENS = 1024
+FIRST_BATCH_TOKENS = 512
 #: A batch is at most this many times the size of the one before.
 BATCH_GROWTH = 4
 
