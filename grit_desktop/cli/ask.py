@@ -9,12 +9,10 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import get_args
 
-from grit_desktop.cli.common import k_option, open_library, printable, settings_from
-from grit_desktop.config import CacheMode, data_dir
-from grit_desktop.engine.chats import Chats
-from grit_desktop.engine.conversation import ask
+from grit_desktop.cli.common import k_option, open_session, printable
+from grit_desktop.config import CacheMode
 from grit_desktop.engine.events import Answered, AnswerStored, ChatEvent, QuestionAsked, Retrieved, Token
-from grit_desktop.engine.rag import Answerer, check_k, check_question
+from grit_desktop.engine.retrieval import check_k, check_question
 
 NAME = "ask"
 HELP = "answer a question from your documents (streams the answer, then its sources)"
@@ -29,18 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
     check_question(args.question)  # before the model loads: an empty question fails at once
     check_k(args.k)
-    with open_library(args, with_model=True) as library:
-        assert library.model is not None
-        answerer = Answerer(library.model, library, settings)
-        chats = Chats(data_dir(args.data_dir) / "chats.sqlite")
-        try:
-            events = ask(answerer, chats, args.question, args.chat, mode=args.cache, k=args.k)
-            chat_id, done = _stream(events, show=not args.json)
-        finally:
-            chats.close()
+    with open_session(args, with_model=True) as session:
+        events = session.ask(args.question, args.chat, mode=args.cache, k=args.k)
+        chat_id, done = _stream(events, show=not args.json)
     if args.json:
         print(json.dumps({"chat": chat_id, "answer": done.text, "finish": done.finish,
                           "sources": [asdict(s) for s in done.sources], "timings": done.timings},

@@ -7,10 +7,11 @@ import re
 from typing import get_args
 
 from rich.console import Console
+from rich.status import Status
 
 from grit_desktop.config import Device, Quantization, Settings, data_dir, load_settings
-from grit_desktop.engine.library import Library
 from grit_desktop.engine.model import GritModel, LoadOptions
+from grit_desktop.engine.session import Session
 
 
 def global_options() -> argparse.ArgumentParser:
@@ -39,16 +40,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def load_model(settings: Settings) -> GritModel:
     """Load the model; a terminal sees a spinner meanwhile (seconds for GritLM-7B)."""
     options = LoadOptions(settings.model, settings.device, settings.quantization)
-    with Console(stderr=True).status(f"Loading the model {settings.model}…"):
+    with _loading(settings.model):
         return GritModel.load(options, batch_tokens=settings.embed_batch_tokens)
 
 
-def open_library(args: argparse.Namespace, with_model: bool) -> Library:
-    """The library in the data folder, with the model loaded when the command needs it."""
-    settings = settings_from(args)
-    home = data_dir(args.data_dir)
-    model = load_model(settings) if with_model else None
-    return Library(home, settings, model)
+def _loading(model: str) -> Status:
+    return Console(stderr=True).status(f"Loading the model {model}…")
+
+
+def open_session(args: argparse.Namespace, with_model: bool) -> Session:
+    """The session over the data folder, with the model loaded when the command needs it (a
+    terminal sees a spinner meanwhile: seconds for GritLM-7B)."""
+    session = Session(data_dir(args.data_dir), settings_from(args))
+    if with_model:
+        with _loading(session.settings.model):
+            session.load_model()
+    return session
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grit_desktop.cli.common import open_library, printable, short_id
+from grit_desktop.cli.common import open_session, printable, short_id
 from grit_desktop.engine.records import DocumentRecord
 
 NAME = "docs"
@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_library(args, with_model=False) as library:
+    with open_session(args, with_model=False) as session:
+        library = session.library
         docs = library.documents()
         # A half-indexed document: how many of its planned chunks are written so far.
         written = {d.doc_id: library.store.chunk_count(d.doc_id) for d in docs if d.status == "indexing"}

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from grit_desktop.config import data_dir
-from grit_desktop.engine.chats import Chats
-from grit_desktop.errors import GritError
+from grit_desktop.cli.common import open_session
 
 NAME = "export"
 HELP = "print a chat as Markdown with its sources (or write it with -o FILE)"
@@ -19,16 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    chats = Chats(data_dir(args.data_dir) / "chats.sqlite")
-    try:
-        text = chats.export_markdown(args.chat)
-    finally:
-        chats.close()
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise GritError(f"cannot write {args.output}: {exc.strerror}") from exc
-    else:
+    with open_session(args, with_model=False) as session:
+        text = session.export(args.chat, args.output)
+    if not args.output:
         print(text, end="")
     return 0

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from grit_desktop.cli.common import open_library, plural
+from grit_desktop.cli.common import open_session, plural
 from grit_desktop.engine.events import (
     ChunksEmbedded,
     FileFinished,
@@ -39,8 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
-    with open_library(args, with_model=True) as library:
-        events = library.ingest(args.paths, resume=not args.no_resume)
+    with open_session(args, with_model=True) as session:
+        events = session.ingest(args.paths, resume=not args.no_resume)
         finished = _follow(events, err, show_bar=err.is_terminal and not args.json)
     if args.json:
         print(json.dumps([asdict(r) for r in finished.results], indent=2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from grit_desktop.cli.common import open_library, short_id
+from grit_desktop.cli.common import open_session, short_id
 
 NAME = "remove"
 HELP = "remove a document from the library by id (or unique id prefix) or path"
@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_library(args, with_model=False) as library:
-        doc = library.remove(args.document)
+    with open_session(args, with_model=False) as session:
+        doc = session.remove(args.document)
     print(f"removed {short_id(doc.doc_id)} {doc.title} ({doc.path})")
     return 0

@@ -9,9 +9,9 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.markup import escape
 
-from grit_desktop.cli.common import k_option, open_library, printable
-from grit_desktop.engine.chats import page_label
+from grit_desktop.cli.common import k_option, open_session, printable
 from grit_desktop.engine.library import Library
+from grit_desktop.engine.span import page_label
 
 NAME = "search"
 HELP = "find the passages that best match a query (hybrid: meaning + exact words)"
@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     Library.check_search(args.query, args.k)  # before the model loads
-    with open_library(args, with_model=args.mode != "text") as library:
+    with open_session(args, with_model=args.mode != "text") as session:
+        library = session.library
         hits = library.search(args.query, args.k, args.mode)
     if args.json:
         print(json.dumps([asdict(h) for h in hits], indent=2))

@@ -24,19 +24,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from grit_desktop.config import CacheMode, Settings
-from grit_desktop.engine.chats import Source
 from grit_desktop.engine.generation import GenerationParams, GenerationStats
 from grit_desktop.engine.kvcache import KVCache
 from grit_desktop.engine.model import GritModel
 from grit_desktop.engine.prompts import CACHE_MODES
 from grit_desktop.engine.rag import Answerer
-from grit_desktop.engine.records import ChunkRecord, DocumentRecord
+from grit_desktop.engine.records import ChunkRecord, DocumentRecord, Source
 from grit_desktop.engine.store import Store
 
 SIZES = (500, 2000, 4000)
@@ -89,8 +87,9 @@ def sources_for(model: GritModel, total_tokens: int, n: int = 4, seed: int = 0) 
     out = []
     for i in range(n):
         text = passage(model, each, seed * 100 + i)
-        out.append(Source(i + 1, f"bench{seed}:{i:06d}", f"bench{seed}", "Bench", "/bench.pdf",
-                          i + 1, i + 1, 0, len(text), 1.0, text))
+        out.append(Source(n=i + 1, chunk_id=f"bench{seed}:{i:06d}", doc_id=f"bench{seed}",
+                          title="Bench", path="/bench.pdf", page_start=i + 1, page_end=i + 1,
+                          char_start=0, char_end=len(text), score=1.0, text=text))
     return out
 
 
@@ -121,7 +120,7 @@ def run(model: GritModel, *, sizes: Sequence[int] = SIZES, modes: Sequence[str] 
         reference: list[int] | None = None
         for mode in modes:
             progress(f"{mode} at {size} tokens")
-            answerer = Answerer(model, _NoLibrary(), settings, KVCache(64 * 2**30))  # type: ignore[arg-type]
+            answerer = Answerer(model, settings, KVCache(64 * 2**30))
             cold, tokens, tok_s = answer_once(answerer, mode, sources, params)  # type: ignore[arg-type]
             warm, _, _ = answer_once(answerer, mode, sources, params)  # type: ignore[arg-type]
             if mode == "none":
@@ -153,8 +152,11 @@ def search_speed(model: GritModel, chunks: int, queries: int = 50) -> tuple[floa
         vectors = rng.standard_normal((chunks, dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         for start in range(0, chunks, 1000):
-            store.add_chunks([ChunkRecord("bench", i, " ".join(rng.choice(_WORDS, 40)), 1, 1, 0, 10,
-                                          60, vectors[i]) for i in range(start, min(chunks, start + 1000))])
+            store.add_chunks([
+                ChunkRecord(doc_id="bench", index=i, text=" ".join(rng.choice(_WORDS, 40)),
+                            page_start=1, page_end=1, char_start=0, char_end=10, tokens=60,
+                            vector=vectors[i])
+                for i in range(start, min(chunks, start + 1000))])
         store.set_status("bench", "ready")
         store.optimize()
         query = model.embed([QUESTION]).vectors[0]
@@ -183,7 +185,7 @@ def answer_once(answerer: Answerer, mode: CacheMode, sources: list[Source],
 
 def baseline(model: GritModel, sources: list[Source], new_tokens: int) -> tuple[float, float]:
     """A plain ``model.generate`` on the uncached ('none') prompt: TTFT ms, decode tokens/s."""
-    answerer = Answerer(model, _NoLibrary(), Settings(max_new_tokens=new_tokens))  # type: ignore[arg-type]
+    answerer = Answerer(model, Settings(max_new_tokens=new_tokens))
     prompt = answerer.assemble("none", QUESTION, sources, max_new_tokens=new_tokens)
     ids = torch.tensor([prompt.ids], device=model.device)
     mask = torch.ones_like(ids)
@@ -202,13 +204,6 @@ def baseline(model: GritModel, sources: list[Source], new_tokens: int) -> tuple[
     full = gen(new_tokens)
     decode = (new_tokens - 1) / max(full - first, 1e-9)
     return first * 1000, decode
-
-
-class _NoLibrary:
-    """The answerer's library is not used when passages are given directly."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(f"the benchmark has no library ({name})")
 
 
 def _agreement(tokens: list[int], reference: list[int]) -> float:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from grit_desktop.engine.records import Source
 from grit_desktop.errors import GritError
 
 Role = Literal["user", "assistant"]
@@ -44,33 +45,6 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_chat ON messages(chat_id, id);
 """
-
-
-@dataclass(frozen=True)
-class Source:
-    """A passage given to the model for an answer; ``n`` is its citation number ([n])."""
-
-    n: int
-    chunk_id: str
-    doc_id: str
-    title: str
-    path: str
-    page_start: int
-    page_end: int
-    char_start: int
-    char_end: int
-    score: float
-    text: str
-
-    @property
-    def pages(self) -> str:
-        """``p. 3`` or ``pp. 3-4``."""
-        return page_label(self.page_start, self.page_end)
-
-
-def page_label(start: int, end: int) -> str:
-    """``p. 3`` or ``pp. 3-4``: how pages are written everywhere (window, CLI, export)."""
-    return f"pp. {start}-{end}" if end != start else f"p. {start}"
 
 
 @dataclass(frozen=True)

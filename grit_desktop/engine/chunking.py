@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from grit_desktop.engine.span import Span
+
 if TYPE_CHECKING:
     from grit_desktop.engine.pdf import PageText
 
@@ -70,17 +72,14 @@ MIN_FILL = 0.5
 INSIDE_WORD, WORD, SENTENCE, PARAGRAPH = 0, 1, 2, 3
 
 
-@dataclass(frozen=True)
-class Chunk:
+@dataclass(frozen=True, kw_only=True)
+class Chunk(Span):
     """A passage of a document and where it is (pages are 1-based positions in the sequence
-    given to `chunk_pages`, which for a whole `ParsedPdf` are the page numbers)."""
+    given to `chunk_pages`, which for a whole `ParsedPdf` are the page numbers; ``char_start`` is
+    an offset into pages[page_start-1].text, ``char_end`` one into pages[page_end-1].text)."""
 
     index: int        # 0.. within the document, in reading order
     text: str
-    page_start: int   # 1-based page where the chunk starts
-    page_end: int     # 1-based page where it ends (>= page_start)
-    char_start: int   # offset into pages[page_start-1].text where the chunk starts
-    char_end: int     # offset (exclusive) into pages[page_end-1].text where it ends
     tokens: int       # token count of text (by the counter)
 
 
@@ -606,7 +605,8 @@ def chunk_pages(
         return []
     units = _estimate(pages, units, count_tokens, chunk_tokens / 4)
     found = _Layout(pages, units, count_tokens, chunk_tokens, overlap_tokens).run()
-    return [Chunk(k, text, s.ps + 1, s.pe + 1, s.cs, s.ce, n) for k, (s, text, n) in enumerate(found)]
+    return [Chunk(index=k, text=text, tokens=n, page_start=s.ps + 1, page_end=s.pe + 1,
+                  char_start=s.cs, char_end=s.ce) for k, (s, text, n) in enumerate(found)]
 
 
 def _split_by_count(

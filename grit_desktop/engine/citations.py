@@ -9,20 +9,31 @@ from __future__ import annotations
 
 import re
 
-_FULL = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+#: A citation: ``[2]``, ``[1, 3]``, ``[1; 3]``; group 1 holds the numbers (see `numbers`).
+CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _PARTIAL = re.compile(r"\[[\d\s,;]*$")
 _LONGEST = 24  # a bracket held longer than this is not a citation
+
+
+def numbers(citation: re.Match[str]) -> list[int]:
+    """The passage numbers of one `CITATION` match, as written."""
+    return [int(part) for part in re.split(r"[,;]", citation.group(1))]
 
 
 def cited_numbers(text: str) -> list[int]:
     """The passage numbers cited in ``text``, in order of first citation."""
     found: list[int] = []
-    for m in _FULL.finditer(text):
-        for part in re.split(r"[,;]", m.group(1)):
-            n = int(part)
+    for m in CITATION.finditer(text):
+        for n in numbers(m):
             if n not in found:
                 found.append(n)
     return found
+
+
+def strip_citations(text: str) -> str:
+    """``text`` without its citations (and the blank before each): an earlier answer put back
+    into a prompt, whose numbers meant that turn's passages."""
+    return re.sub(r"\s?" + CITATION.pattern, "", text)
 
 
 class CitationFilter:
@@ -45,9 +56,9 @@ class CitationFilter:
                 break
             out.append(text[i:start])
             rest = text[start:]
-            full = _FULL.match(rest)
+            full = CITATION.match(rest)
             if full:
-                out.append(self._keep(full.group(0), full.group(1)))
+                out.append(self._keep(full))
                 i = start + full.end()
             elif _PARTIAL.match(rest) and len(rest) < _LONGEST:
                 self._held = rest  # may still become a citation
@@ -61,8 +72,8 @@ class CitationFilter:
         held, self._held = self._held, ""
         return held
 
-    def _keep(self, citation: str, numbers: str) -> str:
-        valid = [n for n in (int(p) for p in re.split(r"[,;]", numbers)) if 1 <= n <= self.n_sources]
+    def _keep(self, citation: re.Match[str]) -> str:
+        valid = [n for n in numbers(citation) if 1 <= n <= self.n_sources]
         if not valid:
             return ""
         return "[" + ", ".join(str(n) for n in valid) + "]" if len(valid) > 1 else f"[{valid[0]}]"

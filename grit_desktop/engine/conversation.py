@@ -1,10 +1,11 @@
 """Asking in a chat: the use case the window and ``grit-desktop ask`` share.
 
-`ask` stores the question in its chat (a new chat, titled after it, when none is given), streams
-the answer from `Answerer.answer`, and stores the answer with its sources. Nothing half-done is
-left behind: when the answer fails or is interrupted before its first word, the question is
-removed again (and the chat, if it was made for it); after that, what was answered so far is
-stored, marked ``error`` or ``stopped``.
+`ask` stores the question in its chat (a new chat, titled after it, when none is given), finds
+the passages (`retrieval.retrieve`), streams the answer from `Answerer.answer`, and stores the
+answer with its sources. Nothing half-done is left behind: when the answer fails or is
+interrupted before its first word, the question is removed again (and the chat, if it was made
+for it); after that, what was answered so far is stored, marked ``error`` or ``stopped``. A
+failure is announced by `AnswerFailed` (what the chat now holds) before the error is raised.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import threading
 from collections.abc import Iterator
 
 from grit_desktop.config import CacheMode
-from grit_desktop.engine.chats import Chats, Source
+from grit_desktop.engine.chats import Chats, Message
 from grit_desktop.engine.events import (
     Answered,
+    AnswerFailed,
     AnswerStored,
     ChatEvent,
     QuestionAsked,
@@ -23,19 +25,25 @@ from grit_desktop.engine.events import (
     Token,
 )
 from grit_desktop.engine.generation import GenerationParams
-from grit_desktop.engine.rag import Answerer, check_k, check_question
+from grit_desktop.engine.library import Library
+from grit_desktop.engine.rag import Answerer
+from grit_desktop.engine.records import Source
+from grit_desktop.engine.retrieval import check_k, check_question, retrieve
 
 NEW_CHAT = "New chat"
 TITLE_CHARS = 60
 
 
-def ask(answerer: Answerer, chats: Chats, question: str, chat_id: int | None = None, *,
-        mode: CacheMode | None = None, k: int | None = None,
+def ask(library: Library, answerer: Answerer, chats: Chats, question: str,
+        chat_id: int | None = None, *, mode: CacheMode | None = None, k: int | None = None,
         params: GenerationParams | None = None,
         cancel: threading.Event | None = None) -> Iterator[ChatEvent]:
-    """Ask ``question`` in chat ``chat_id`` (None: a new chat). Yields `QuestionAsked` first,
-    then the answer's events, and ends with `AnswerStored`. GritError, before anything is
-    stored, for an empty question or a bad ``k``."""
+    """Ask ``question`` in chat ``chat_id`` (None: a new chat), answered from ``library``.
+
+    Yields `QuestionAsked` first, then the answer's events, and ends with `AnswerStored`. When
+    the answer fails, yields `AnswerFailed` and raises the error. GritError, before anything is
+    stored, for an empty question or a bad ``k``.
+    """
     question = check_question(question)
     check_k(k)
     created = chat_id is None
@@ -51,7 +59,9 @@ def ask(answerer: Answerer, chats: Chats, question: str, chat_id: int | None = N
     sources: list[Source] = []
     pieces: list[str] = []
     try:
-        for event in answerer.answer(question, history, mode=mode, k=k, params=params, cancel=cancel):
+        passages = retrieve(library, question, history, k)
+        for event in answerer.answer(question, passages, history, mode=mode, params=params,
+                                     cancel=cancel):
             if isinstance(event, Retrieved):
                 sources = event.sources
             elif isinstance(event, Token):
@@ -63,6 +73,7 @@ def ask(answerer: Answerer, chats: Chats, question: str, chat_id: int | None = N
                 yield AnswerStored(chat_id, stored)
                 return
     except BaseException as exc:
+        partial: Message | None = None
         if not "".join(pieces).strip():  # nothing answered: no trace of the question
             if created:
                 chats.delete(chat_id)
@@ -70,7 +81,9 @@ def ask(answerer: Answerer, chats: Chats, question: str, chat_id: int | None = N
                 chats.delete_message(asked.id)
         else:
             finish = "error" if isinstance(exc, Exception) else "stopped"
-            chats.add(chat_id, "assistant", "".join(pieces), sources, finish=finish)
+            partial = chats.add(chat_id, "assistant", "".join(pieces), sources, finish=finish)
+        if isinstance(exc, Exception):  # not when the caller closed the generator
+            yield AnswerFailed(chat_id, chat_removed=created and partial is None, partial=partial)
         raise
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from grit_desktop.engine.chats import Message, Source
+from grit_desktop.engine.chats import Message
+from grit_desktop.engine.records import Source
 
 FileStatus = Literal["ok", "skipped", "error"]
 
@@ -185,5 +186,16 @@ class AnswerStored:
     message: Message
 
 
+@dataclass(frozen=True)
+class AnswerFailed:
+    """The answer failed (the error is raised next): the chat is gone (``chat_removed``: it was
+    made for this question), or it holds the ``partial`` answer, or, with neither, it is as
+    before the question."""
+
+    chat_id: int
+    chat_removed: bool
+    partial: Message | None
+
+
 AnswerEvent = Retrieved | Token | Answered
-ChatEvent = QuestionAsked | Retrieved | Token | Answered | AnswerStored
+ChatEvent = QuestionAsked | Retrieved | Token | Answered | AnswerStored | AnswerFailed

@@ -174,8 +174,10 @@ class Library:
         return query
 
     def search(self, query: str, k: int | None = None, mode: SearchMode = "hybrid",
-               doc_ids: Sequence[str] | None = None) -> list[SearchHit]:
-        """The ``k`` passages that best match ``query`` (ready documents only).
+               doc_ids: Sequence[str] | None = None, *,
+               vector: np.ndarray | None = None) -> list[SearchHit]:
+        """The ``k`` passages that best match ``query`` (ready documents only); ``vector``: the
+        query's embedding when the caller has it already (`query_vector`).
 
         GritError for an empty query or ``k`` outside 1..MAX_SEARCH_K.
         """
@@ -183,10 +185,16 @@ class Library:
         k = k or self.settings.top_k
         if mode == "text":
             return self.store.search_text(query, k, doc_ids)
-        vector = self._require_model().embed([query], QUERY_TASK).vectors[0]
+        if vector is None:
+            vector = self.query_vector(query)
         if mode == "vector":
             return self.store.search_vector(vector, k, doc_ids)
         return self.store.search_hybrid(vector, query, k, doc_ids)
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The embedding of a search: ``query`` with the query instruction."""
+        vector: np.ndarray = self._require_model().embed([query], QUERY_TASK).vectors[0]
+        return vector
 
     # -- changing -----------------------------------------------------------------------------
 
@@ -559,8 +567,9 @@ def _next_batch(chunks: Sequence[Chunk], start: int, tokens: int) -> Sequence[Ch
 
 def chunk_records(doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> list[ChunkRecord]:
     return [
-        ChunkRecord(doc_id, c.index, c.text, c.page_start, c.page_end, c.char_start, c.char_end,
-                    c.tokens, vectors[j])
+        ChunkRecord(doc_id=doc_id, index=c.index, text=c.text, tokens=c.tokens, vector=vectors[j],
+                    page_start=c.page_start, page_end=c.page_end, char_start=c.char_start,
+                    char_end=c.char_end)
         for j, c in enumerate(chunks)
     ]
 

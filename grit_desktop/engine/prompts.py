@@ -57,10 +57,23 @@ class Turn:
     assistant: str
 
 
+def past_turns(history: Sequence[Turn], eos: str = "</s>") -> str:
+    """Earlier exchanges as the model was trained on them, joined by ``\\n``; each answer ends
+    with ``eos``."""
+    return "\n".join(f"{USER}{t.user}\n{ASSISTANT}{t.assistant}{eos}" for t in history)
+
+
 def chat(message: str, history: Sequence[Turn] = (), eos: str = "</s>") -> str:
     """A generation prompt (BOS not included): earlier turns, then the new message, open answer."""
-    past = [f"{USER}{t.user}\n{ASSISTANT}{t.assistant}{eos}" for t in history]
+    past = [past_turns(history, eos)] if history else []
     return "\n".join([*past, f"{USER}{message}\n{ASSISTANT}"])
+
+
+def cite_as_numbers(n_docs: int) -> str:
+    """What follows the question when the passages precede it (modes ``none`` and ``doc``): how
+    to cite them, so that an answer's ``[n]`` leads to passage n."""
+    return (f"\n\n(The passages above are numbered [1] to [{n_docs}] in the order given; "
+            "cite the ones you use as [n].)")
 
 
 @dataclass(frozen=True)

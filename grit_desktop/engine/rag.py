@@ -1,7 +1,9 @@
-"""Answering a question from the library: retrieval, GRIT cached generation, citations.
+"""Answering a question from given passages: the GRIT prompt, cached generation, citations.
 
-`Answerer.answer` is a generator of events: `Retrieved` (the numbered passages, before the
-first token), `Token` (text as it streams), `Answered` (the whole answer, sources, timings).
+The passages come from `engine/retrieval.py`; the answerer never sees the library.
+`Answerer.answer` is a generator of events: `Retrieved` (the numbered passages the model is
+given, before the first token), `Token` (text as it streams), `Answered` (the whole answer,
+sources, timings).
 
 Cache modes (the GRIT paper's "RAG with caching"; README, "How it works"):
 - ``none``: passages and question are fed to generation as one prompt (plain RAG);
@@ -18,25 +20,21 @@ Threading: used from the engine worker thread; the model serialises its own call
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from grit_desktop.config import CacheMode, Settings
 from grit_desktop.engine import prompts
-from grit_desktop.engine.chats import Message, Source
-from grit_desktop.engine.citations import CitationFilter
+from grit_desktop.engine.chats import Message
+from grit_desktop.engine.citations import CitationFilter, strip_citations
 from grit_desktop.engine.events import Answered, AnswerEvent, Retrieved, Token
 from grit_desktop.engine.generation import GenerationParams, GenerationStats
 from grit_desktop.engine.kvcache import KVCache, KVState, concat
-from grit_desktop.engine.library import Library
 from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.records import SearchHit
-from grit_desktop.errors import GritError
+from grit_desktop.engine.records import Source
+from grit_desktop.engine.retrieval import Passages
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +42,8 @@ log = logging.getLogger(__name__)
 _MARGIN = 16
 #: Most tokens of earlier turns put back into the prompt of a follow-up.
 HISTORY_TOKENS = 1024
-#: A question this short (in words) is read together with the previous one when searching.
-FOLLOW_UP_WORDS = 8
-#: The most passages one answer may be given (a 7B model's context holds ~30 passages of 250).
-MAX_K = 64
-NO_DOCUMENTS = ("When this was asked, no document of the library was ready: this answer comes "
-                "from the model alone.")
-NO_MATCH = "No passage of the library matched: this answer comes from the model alone."
 NO_ROOM = ("The question and the conversation fill the model's context, leaving no room for "
            "passages: this answer comes from the model alone.")
-_PAGE_REF = re.compile(r"\b(?:pages?|pp?\.)\s*(\d{1,5})(?:\s*(?:-|–|to)\s*(\d{1,5}))?", re.I)
-
-
 
 
 @dataclass(frozen=True)
@@ -83,51 +71,12 @@ class Prompt:
 
 
 class Answerer:
-    """Retrieval + generation over one library with one model and one passage KV cache."""
+    """GRIT cached generation with one model and one passage KV cache."""
 
-    def __init__(self, model: GritModel, library: Library, settings: Settings,
-                 cache: KVCache | None = None) -> None:
+    def __init__(self, model: GritModel, settings: Settings, cache: KVCache | None = None) -> None:
         self.model = model
-        self.library = library
         self.settings = settings
         self.cache = cache if cache is not None else KVCache(settings.kv_cache_mb * 2**20)
-
-    # -- retrieval ----------------------------------------------------------------------------
-
-    def retrieve(self, question: str, history: Sequence[Message] = (), k: int | None = None) -> list[Source]:
-        """The ``k`` passages for ``question``, numbered from 1, best first.
-
-        A short follow-up is searched together with the previous question; a question naming a
-        page ("what about page 5?") first takes the passages on that page of the documents the
-        conversation cited last. GritError for an empty question or ``k`` outside 1..MAX_K.
-        """
-        question = check_question(question)
-        k = check_k(k) or self.settings.top_k
-        if not any(d.status == "ready" for d in self.library.documents()):
-            return []  # an empty library: the question is answered without passages
-        query = search_text(question, history)
-        vector = self.model.embed([query], prompts.QUERY_TASK).vectors[0]
-        on_pages = self._passages_on_pages(question, history, vector, k)
-        hits = self.library.store.search_hybrid(vector, query, k)
-        chosen = _merge(on_pages, hits, k)
-        return [_source(n, hit) for n, hit in enumerate(chosen, 1)]
-
-    def _passages_on_pages(self, question: str, history: Sequence[Message], vector: np.ndarray,
-                           k: int) -> list[SearchHit]:
-        pages = page_references(question)
-        if not pages:
-            return []
-        doc_ids = _last_cited_docs(history) or [
-            d.doc_id for d in self.library.documents() if d.status == "ready"]
-        found: list[tuple[float, SearchHit]] = []
-        for doc_id in doc_ids:
-            for chunk in self.library.store.chunks_of(doc_id):
-                if any(chunk.page_start <= p <= chunk.page_end for p in pages):
-                    hit = self.library.store.chunk(chunk.chunk_id)
-                    if hit is not None:
-                        found.append((float(np.dot(chunk.vector, vector)), hit))
-        found.sort(key=lambda pair: -pair[0])
-        return [hit for _, hit in found[:k]]
 
     # -- prompt -------------------------------------------------------------------------------
 
@@ -224,8 +173,7 @@ class Answerer:
     def _question(self, question: str, n_docs: int, mode: CacheMode) -> str:
         q = self._clean(question.strip())
         if n_docs and mode in ("none", "doc"):
-            q += (f"\n\n(The passages above are numbered [1] to [{n_docs}] in the order given; "
-                  "cite the ones you use as [n].)")
+            q += prompts.cite_as_numbers(n_docs)
         return q
 
     def _with_history(self, segments: list[prompts.Segment],
@@ -235,7 +183,7 @@ class Answerer:
         if not turns:
             return segments
         eos = self.model.tokenizer.eos_token or "</s>"
-        past = "\n".join(f"{prompts.USER}{u}\n{prompts.ASSISTANT}{a}{eos}" for u, a in turns)
+        past = prompts.past_turns([prompts.Turn(u, a) for u, a in turns], eos)
         last = segments[-1]
         at = last.text.index(prompts.USER)
         text = f"{last.text[:at]}{past}\n{last.text[at:]}"
@@ -248,7 +196,7 @@ class Answerer:
             if m.role == "user":
                 pending = m.text
             elif pending is not None:
-                pairs.append((self._clean(pending), self._clean(_strip_citations(m.text))))
+                pairs.append((self._clean(pending), self._clean(strip_citations(m.text))))
                 pending = None
         kept: list[tuple[str, str]] = []
         used = 0
@@ -282,23 +230,21 @@ class Answerer:
 
     # -- answering ----------------------------------------------------------------------------
 
-    def answer(self, question: str, history: Sequence[Message] = (), *, mode: CacheMode | None = None,
-               k: int | None = None, params: GenerationParams | None = None,
+    def answer(self, question: str, passages: Passages, history: Sequence[Message] = (), *,
+               mode: CacheMode | None = None, params: GenerationParams | None = None,
                cancel: threading.Event | None = None) -> Iterator[AnswerEvent]:
-        """Retrieve, then stream the answer. Ends with `Answered` (also when cancelled)."""
-        t0 = time.perf_counter()
+        """Stream the answer to ``question`` from ``passages`` (those that fit the context).
+        Ends with `Answered` (also when cancelled)."""
+        t0 = time.perf_counter() - passages.ms / 1000  # the answer's clock starts at retrieval
         mode = mode or self.settings.cache_mode
         params = params or GenerationParams(self.settings.max_new_tokens, self.settings.temperature,
                                              self.settings.top_p)
-        found = self.retrieve(question, history, k)
+        found = passages.sources
         texts = self.fit(mode, question, found, history, params.max_new_tokens)
         sources = found[: len(texts)]  # only what the model is given is a source
+        note = "" if sources else NO_ROOM if found else passages.note
         t_retrieved = time.perf_counter()
-        note = ""
-        if not sources:
-            ready = any(d.status == "ready" for d in self.library.documents())
-            note = NO_ROOM if found else NO_MATCH if ready else NO_DOCUMENTS
-        yield Retrieved(sources, (t_retrieved - t0) * 1000, note)
+        yield Retrieved(sources, passages.ms, note)
         prompt = self.assemble(mode, question, sources, history, params.max_new_tokens, texts)
         t_prompt = time.perf_counter()
         stats = GenerationStats()
@@ -316,7 +262,7 @@ class Answerer:
             yield Token(tail)
         first = stats.first_token_s
         timings = {
-            "retrieval_ms": (t_retrieved - t0) * 1000,
+            "retrieval_ms": passages.ms,
             "prompt_ms": (t_prompt - t_retrieved) * 1000,
             "first_token_ms": (t_prompt - t0 + first) * 1000 if first is not None else 0.0,
             "total_ms": (time.perf_counter() - t0) * 1000,
@@ -334,21 +280,6 @@ class Answerer:
 # helpers
 
 
-def check_question(question: str) -> str:
-    """``question`` without surrounding blanks; GritError if nothing is left."""
-    text = question.strip()
-    if not text:
-        raise GritError("The question is empty: type what you want to know.")
-    return text
-
-
-def check_k(k: int | None) -> int | None:
-    """``k`` (None: the setting); GritError outside 1..MAX_K."""
-    if k is not None and not 1 <= k <= MAX_K:
-        raise GritError(f"The number of passages must be between 1 and {MAX_K} (got {k}).")
-    return k
-
-
 def _keys(mode: CacheMode, segments: list[prompts.Segment],
           chunk_ids: list[str]) -> list[tuple[str, str] | None]:
     """The LRU key of each passage segment (mode and chunk id); None for the others."""
@@ -358,51 +289,3 @@ def _keys(mode: CacheMode, segments: list[prompts.Segment],
 
 def _is_embedding_input(seg: prompts.Segment) -> bool:
     return seg.bos and seg.text.startswith(prompts.EMBED)
-
-
-def search_text(question: str, history: Sequence[Message]) -> str:
-    """What is searched for: the question, with the previous one when it is a short follow-up."""
-    previous = next((m.text for m in reversed(history) if m.role == "user"), None)
-    if previous and len(question.split()) <= FOLLOW_UP_WORDS:
-        return f"{previous}\n{question}"
-    return question
-
-
-def page_references(question: str) -> list[int]:
-    """Page numbers a question names: "page 5", "p. 12", "pages 3-4" (at most 20 pages)."""
-    pages: list[int] = []
-    for m in _PAGE_REF.finditer(question):
-        first = int(m.group(1))
-        last = int(m.group(2)) if m.group(2) else first
-        pages.extend(range(first, min(last, first + 19) + 1))
-    return sorted(set(pages))
-
-
-def _last_cited_docs(history: Sequence[Message]) -> list[str]:
-    for m in reversed(history):
-        if m.role == "assistant" and m.sources:
-            return list(dict.fromkeys(s.doc_id for s in m.sources))
-    return []
-
-
-def _merge(first: list[SearchHit], then: list[SearchHit], k: int) -> list[SearchHit]:
-    seen: set[str] = set()
-    merged: list[SearchHit] = []
-    for hit in [*first, *then]:
-        if hit.chunk_id not in seen:
-            seen.add(hit.chunk_id)
-            merged.append(hit)
-    return merged[:k]
-
-
-def _source(n: int, hit: SearchHit) -> Source:
-    return Source(n, hit.chunk_id, hit.doc_id, hit.title, hit.path, hit.page_start, hit.page_end,
-                  hit.char_start, hit.char_end, hit.score, hit.text)
-
-
-_CITATION = re.compile(r"\s?\[\d+(?:\s*,\s*\d+)*\]")
-
-
-def _strip_citations(text: str) -> str:
-    """An earlier answer without its [n] markers (their numbers meant that turn's passages)."""
-    return _CITATION.sub("", text)

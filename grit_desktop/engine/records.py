@@ -1,4 +1,5 @@
-"""The records of the library, as plain data: documents, chunks and search hits.
+"""The records of the library, as plain data: documents, chunks, search hits and the numbered
+passages (sources) an answer is given.
 
 Kept apart from `store` (LanceDB) so that the window can show them without loading the
 database or the model.
@@ -7,9 +8,12 @@ database or the model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
+from grit_desktop.engine.span import Span
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DocStatus = Literal["indexing", "ready", "error"]
 
@@ -34,8 +38,8 @@ class DocumentRecord:
     chunks: int = 0  # chunks expected/written
 
 
-@dataclass(frozen=True, eq=False)
-class ChunkRecord:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ChunkRecord(Span):
     """One chunk of a document. ``vector`` is float32 ``[dim]``, L2-normalised.
 
     Compared by identity (``eq=False``): an array field has no single truth value.
@@ -44,20 +48,19 @@ class ChunkRecord:
     doc_id: str
     index: int  # 0.. within the document
     text: str
-    page_start: int  # 1-based
-    page_end: int
-    char_start: int
-    char_end: int
     tokens: int
     vector: np.ndarray
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     @property
     def chunk_id(self) -> str:
         return make_chunk_id(self.doc_id, self.index)
 
 
-@dataclass(frozen=True)
-class SearchHit:
+@dataclass(frozen=True, kw_only=True)
+class SearchHit(Span):
     """A chunk found by a search, with the title and path of its document.
 
     ``score`` is higher for better hits: cosine similarity (vector search), BM25 (text search) or
@@ -69,13 +72,29 @@ class SearchHit:
     doc_id: str
     index: int
     text: str
-    page_start: int
-    page_end: int
-    char_start: int
-    char_end: int
     tokens: int
     title: str
     path: str
     score: float
-    vector_rank: int | None
-    text_rank: int | None
+    vector_rank: int | None = None
+    text_rank: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source(Span):
+    """A passage given to the model for an answer; ``n`` is its citation number ([n])."""
+
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    path: str
+    score: float
+    text: str
+
+    @classmethod
+    def of(cls, n: int, hit: SearchHit) -> Source:
+        """Search hit ``hit`` as the answer's passage ``n``."""
+        return cls(n=n, chunk_id=hit.chunk_id, doc_id=hit.doc_id, title=hit.title, path=hit.path,
+                   score=hit.score, text=hit.text, page_start=hit.page_start,
+                   page_end=hit.page_end, char_start=hit.char_start, char_end=hit.char_end)

@@ -25,12 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from grit_desktop.engine.chats import Message, Source
+from grit_desktop.engine import citations
+from grit_desktop.engine.chats import Message
+from grit_desktop.engine.records import Source
 
 #: Markdown features: GitHub dialect, and no HTML from the text, ever.
 MARKDOWN = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub
             | QTextDocument.MarkdownFeature.MarkdownNoHTML)
-_CITE = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 #: Re-render a streaming answer at most this often (ms): Markdown layout of a long answer on
 #: every token would cost more than the tokens themselves.
 RENDER_EVERY_MS = 40
@@ -40,12 +41,12 @@ def linkify_citations(markdown: str, n_sources: int) -> str:
     """``[2]`` -> a ``cite:2`` link (for numbers of given sources only)."""
 
     def link(m: re.Match[str]) -> str:
-        nums = [int(x) for x in re.split(r"\s*,\s*", m.group(1))]
+        nums = citations.numbers(m)
         if not all(1 <= n <= n_sources for n in nums):
             return m.group(0)
         return "".join(f"[\\[{n}\\]](cite:{n})" for n in nums)
 
-    return _CITE.sub(link, markdown)
+    return citations.CITATION.sub(link, markdown)
 
 
 class SafeBrowser(QTextBrowser):

@@ -30,19 +30,9 @@ class RemoveDocument:
 
 
 @dataclass(frozen=True)
-class RefreshDocuments:
-    pass
-
-
-@dataclass(frozen=True)
 class Ask:
     chat_id: int | None  # None: a new chat is created, titled after the question
     question: str
-
-
-@dataclass(frozen=True)
-class NewChat:
-    title: str = "New chat"
 
 
 @dataclass(frozen=True)
@@ -77,7 +67,7 @@ class Quit:
     pass
 
 
-Command = (LoadModel | Ingest | RemoveDocument | RefreshDocuments | Ask | NewChat | OpenChat
-           | RenameChat | DeleteChat | ExportChat | ApplySettings | Quit)
+Command = (LoadModel | Ingest | RemoveDocument | Ask | OpenChat | RenameChat | DeleteChat | ExportChat
+           | ApplySettings | Quit)
 
 

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from grit_desktop.config import Settings
-from grit_desktop.engine.chats import ChatInfo, Message, Source
+from grit_desktop.engine.chats import ChatInfo, Message
 from grit_desktop.engine.events import (
     ChunksEmbedded,
     FileFinished,
@@ -47,7 +47,7 @@ from grit_desktop.engine.events import (
     describe_progress,
 )
 from grit_desktop.engine.files import find_pdfs
-from grit_desktop.engine.records import DocumentRecord
+from grit_desktop.engine.records import DocumentRecord, Source
 from grit_desktop.ui.chat_view import ChatView, Composer, MessageWidget
 from grit_desktop.ui.models import ChatsModel, DocumentsModel, Role
 
@@ -366,7 +366,9 @@ class MainWindow(QMainWindow):
         if row.status == "error":
             self.show_message(row.error)
         elif row.doc_id:
-            self.open_source(Source(0, "", row.doc_id, row.title, row.path, 1, 1, 0, 0, 0.0, ""))
+            self.open_source(Source(n=0, chunk_id="", doc_id=row.doc_id, title=row.title,
+                                    path=row.path, score=0.0, text="", page_start=1, page_end=1,
+                                    char_start=0, char_end=0))
 
     def _about(self) -> None:
         QMessageBox.about(self, "About grit-desktop",

@@ -4,13 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from grit_desktop.engine.chats import Chats, Source
+from grit_desktop.engine.chats import Chats
+from grit_desktop.engine.records import Source
 from grit_desktop.errors import GritError
 
 
 def source(n: int, page: int = 3) -> Source:
-    return Source(n, f"abc:{n:06d}", "abc", "Manual", "/docs/manual.pdf", page, page + (n > 1),
-                  10, 99, 0.5, "the warranty lasts two years")
+    return Source(n=n, chunk_id=f"abc:{n:06d}", doc_id="abc", title="Manual", path="/docs/manual.pdf",
+                  page_start=page, page_end=page + (n > 1), char_start=10, char_end=99, score=0.5,
+                  text="the warranty lasts two years")
 
 
 def test_conversation_survives_reopening(tmp_path: Path) -> None:

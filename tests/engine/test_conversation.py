@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 
 from grit_desktop.config import Settings
-from grit_desktop.engine.chats import Chats, Source, markdown_inert, markdown_literal
+from grit_desktop.engine.chats import Chats, markdown_inert, markdown_literal
 from grit_desktop.engine.conversation import ask, title_from
-from grit_desktop.engine.events import Answered, AnswerStored, QuestionAsked, Retrieved, Token
+from grit_desktop.engine.events import Answered, AnswerFailed, AnswerStored, QuestionAsked, Retrieved, Token
+from grit_desktop.engine.library import Library
+from grit_desktop.engine.records import Source
 from grit_desktop.errors import GritError
 
-SOURCE = Source(1, "d:000001", "d", "Manual", "/docs/m.pdf", 2, 3, 0, 10, 0.9, "The text.")
+SOURCE = Source(n=1, chunk_id="d:000001", doc_id="d", title="Manual", path="/docs/m.pdf",
+                page_start=2, page_end=3, char_start=0, char_end=10, score=0.9, text="The text.")
 
 
 class Scripted:
@@ -25,7 +28,7 @@ class Scripted:
     def __init__(self, pieces: list[str], fail_after: int | None = None) -> None:
         self.pieces, self.fail_after = pieces, fail_after
 
-    def answer(self, question: str, history: Any, **kwargs: Any) -> Iterator[Any]:
+    def answer(self, question: str, passages: Any, history: Any, **kwargs: Any) -> Iterator[Any]:
         yield Retrieved([SOURCE], 1.0)
         for i, piece in enumerate(self.pieces):
             if i == self.fail_after:
@@ -43,8 +46,16 @@ def chats(tmp_path: Path) -> Iterator[Chats]:
     store.close()
 
 
-def test_a_question_and_its_answer_are_stored(chats: Chats) -> None:
-    events = list(ask(Scripted(["Two", " years [1]."]), chats, "  How long is the warranty?  "))  # type: ignore[arg-type]
+@pytest.fixture
+def empty_library(tmp_path: Path) -> Iterator[Library]:
+    """A real library with no document: retrieval finds nothing, and needs no model."""
+    with Library(tmp_path / "home", Settings()) as lib:
+        yield lib
+
+
+def test_a_question_and_its_answer_are_stored(chats: Chats, empty_library: Library) -> None:
+    scripted = Scripted(["Two", " years [1]."])
+    events = list(ask(empty_library, scripted, chats, "  How long is the warranty?  "))  # type: ignore[arg-type]
     asked, stored = events[0], events[-1]
     assert isinstance(asked, QuestionAsked) and asked.created and isinstance(stored, AnswerStored)
     chat = chats.get(asked.chat_id)
@@ -54,46 +65,65 @@ def test_a_question_and_its_answer_are_stored(chats: Chats) -> None:
     assert chats.messages(asked.chat_id)[1].sources == [SOURCE]
 
 
-def test_a_failure_before_the_first_word_leaves_no_chat(chats: Chats) -> None:
+def test_a_failure_before_the_first_word_leaves_no_chat(chats: Chats, empty_library: Library) -> None:
     with pytest.raises(GritError, match="too long"):
-        list(ask(Scripted(["x"], fail_after=0), chats, "A question"))  # type: ignore[arg-type]
+        list(ask(empty_library, Scripted(["x"], fail_after=0), chats, "A question"))  # type: ignore[arg-type]
     assert chats.all() == []
 
 
-def test_a_failure_in_an_existing_chat_removes_only_its_question(chats: Chats) -> None:
-    events = list(ask(Scripted(["Yes."]), chats, "First?"))  # type: ignore[arg-type]
+def test_a_failure_in_an_existing_chat_removes_only_its_question(chats: Chats,
+                                                                 empty_library: Library) -> None:
+    events = list(ask(empty_library, Scripted(["Yes."]), chats, "First?"))  # type: ignore[arg-type]
     first = events[0]
     assert isinstance(first, QuestionAsked)
     with pytest.raises(GritError):
-        list(ask(Scripted([], fail_after=0), chats, "Second?", first.chat_id))  # type: ignore[arg-type]
+        list(ask(empty_library, Scripted([], fail_after=0), chats, "Second?", first.chat_id))  # type: ignore[arg-type]
     assert [m.text for m in chats.messages(first.chat_id)] == ["First?", "Yes."]
 
 
-def test_a_failure_mid_answer_keeps_what_was_answered(chats: Chats) -> None:
+def test_a_failure_mid_answer_keeps_what_was_answered(chats: Chats, empty_library: Library) -> None:
     with pytest.raises(GritError):
-        list(ask(Scripted(["Two", " years"], fail_after=2), chats, "How long?"))  # type: ignore[arg-type]
+        list(ask(empty_library, Scripted(["Two", " years"], fail_after=2), chats, "How long?"))  # type: ignore[arg-type]
     [chat] = chats.all()
     last = chats.messages(chat.id)[-1]
     assert (last.role, last.text, last.finish, last.sources) == ("assistant", "Two years", "error", [SOURCE])
 
 
-def test_ctrl_c_mid_answer_keeps_it_as_stopped(chats: Chats) -> None:
+def test_a_failure_is_announced_with_what_the_chat_holds(chats: Chats, empty_library: Library) -> None:
+    """Before the error is raised, the caller is told what the chat now holds."""
+    events: list[Any] = []
+    with pytest.raises(GritError):
+        for event in ask(empty_library, Scripted(["Two", " years"], fail_after=2), chats, "How long?"):  # type: ignore[arg-type]
+            events.append(event)
+    failed = events[-1]
+    assert isinstance(failed, AnswerFailed) and not failed.chat_removed
+    assert failed.partial is not None and failed.partial.text == "Two years"
+    assert failed.partial.finish == "error"
+    events.clear()
+    with pytest.raises(GritError):
+        for event in ask(empty_library, Scripted(["x"], fail_after=0), chats, "Other?"):  # type: ignore[arg-type]
+            events.append(event)
+    failed = events[-1]
+    assert isinstance(failed, AnswerFailed) and failed.chat_removed and failed.partial is None
+
+
+def test_ctrl_c_mid_answer_keeps_it_as_stopped(chats: Chats, empty_library: Library) -> None:
     class Interrupted(Scripted):
-        def answer(self, question: str, history: Any, **kwargs: Any) -> Iterator[Any]:
+        def answer(self, question: str, passages: Any, history: Any, **kwargs: Any) -> Iterator[Any]:
             yield Retrieved([SOURCE], 1.0)
             yield Token("Partly")
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        list(ask(Interrupted([]), chats, "How long?"))  # type: ignore[arg-type]
+        list(ask(empty_library, Interrupted([]), chats, "How long?"))  # type: ignore[arg-type]
     [chat] = chats.all()
     assert chats.messages(chat.id)[-1].finish == "stopped"
 
 
 @pytest.mark.parametrize("question", ["", "  \n "])
-def test_an_empty_question_stores_nothing(chats: Chats, question: str) -> None:
+def test_an_empty_question_stores_nothing(chats: Chats, empty_library: Library, question: str) -> None:
     with pytest.raises(GritError, match="empty"):
-        list(ask(Scripted(["x"]), chats, question))  # type: ignore[arg-type]
+        list(ask(empty_library, Scripted(["x"]), chats, question))  # type: ignore[arg-type]
     assert chats.all() == []
 
 
@@ -105,8 +135,9 @@ def test_titles_are_one_line_and_short() -> None:
 def test_an_export_loads_nothing_from_what_documents_say(chats: Chats) -> None:
     """Titles and paths come from documents (and answers may repeat them): in the exported
     Markdown no image, no HTML tag and no autolink survives."""
-    hostile = Source(1, "d:1", "d", "<img src=http://x/t.png> ![t](http://x/t.png)",
-                     "/docs/<b>x</b>.pdf", 1, 1, 0, 1, 1.0, "t")
+    hostile = Source(n=1, chunk_id="d:1", doc_id="d", title="<img src=http://x/t.png> ![t](http://x/t.png)",
+                     path="/docs/<b>x</b>.pdf", page_start=1, page_end=1, char_start=0, char_end=1,
+                     score=1.0, text="t")
     chat = chats.create("![t](http://x/a.png) <script>alert(1)</script>")
     chats.add(chat.id, "user", "What is in <img src=http://x/q.png>?")
     chats.add(chat.id, "assistant", "It says ![t](http://x/b.png) and <http://x/c>.", [hostile])
@@ -119,7 +150,6 @@ def test_an_export_loads_nothing_from_what_documents_say(chats: Chats) -> None:
 
 
 def test_an_ask_with_a_real_model_and_library(tmp_path: Path, tiny_model: Any, chats: Chats) -> None:
-    from grit_desktop.engine.library import Library
     from grit_desktop.engine.rag import Answerer
     from tests import pdfs
 
@@ -128,5 +158,5 @@ def test_an_ask_with_a_real_model_and_library(tmp_path: Path, tiny_model: Any, c
     with Library(tmp_path / "home", settings, tiny_model, isolate_reader=False) as lib:
         list(lib.ingest([tmp_path / "m.pdf"]))
         stop = threading.Event()
-        events = list(ask(Answerer(tiny_model, lib, settings), chats, "XJ4471?", cancel=stop))
+        events = list(ask(lib, Answerer(tiny_model, settings), chats, "XJ4471?", cancel=stop))
     assert isinstance(events[-1], AnswerStored) and events[-1].message.sources

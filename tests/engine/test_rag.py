@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -11,12 +12,14 @@ import torch
 
 from grit_desktop.config import Settings
 from grit_desktop.engine import prompts
-from grit_desktop.engine.chats import Chats, Message, Source
+from grit_desktop.engine.chats import Chats, Message
 from grit_desktop.engine.generation import GenerationParams
 from grit_desktop.engine.kvcache import KVState
 from grit_desktop.engine.library import IngestFinished, Library
 from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.rag import Answered, Answerer, Retrieved, Token, page_references, search_text
+from grit_desktop.engine.rag import Answered, Answerer, AnswerEvent, Retrieved, Token
+from grit_desktop.engine.records import Source
+from grit_desktop.engine.retrieval import page_references, retrieve, search_text
 from grit_desktop.errors import GritError
 from tests import pdfs
 
@@ -35,17 +38,34 @@ def answerer(tmp_path: Path, mistral_model: GritModel):  # type: ignore[no-untyp
     with Library(tmp_path / "home", SETTINGS, mistral_model, isolate_reader=False) as lib:
         events = list(lib.ingest([docs]))
         assert isinstance(events[-1], IngestFinished) and not events[-1].failed
-        yield Answerer(mistral_model, lib, SETTINGS)
+        yield Rig(lib, Answerer(mistral_model, SETTINGS))
+
+
+class Rig:
+    """A library and an answerer, used together as a chat uses them: retrieve, then answer."""
+
+    def __init__(self, library: Library, answerer: Answerer) -> None:
+        self.library, self.answerer, self.model = library, answerer, answerer.model
+        self.assemble, self.fit, self._question = answerer.assemble, answerer.fit, answerer._question
+
+    def retrieve(self, question: str, history: Sequence[Message] = (), k: int | None = None) -> list[Source]:
+        return retrieve(self.library, question, history, k).sources
+
+    def answer(self, question: str, history: Sequence[Message] = (), *, k: int | None = None,
+               **kw: object) -> Iterator[AnswerEvent]:
+        passages = retrieve(self.library, question, history, k)
+        return self.answerer.answer(question, passages, history, **kw)  # type: ignore[arg-type]
 
 
 def fake_source(n: int, text: str, chunk_id: str | None = None) -> Source:
-    return Source(n, chunk_id or f"doc:{n:06d}", "doc", "T", "/t.pdf", n, n, 0, len(text), 1.0, text)
+    return Source(n=n, chunk_id=chunk_id or f"doc:{n:06d}", doc_id="doc", title="T", path="/t.pdf",
+                  page_start=n, page_end=n, char_start=0, char_end=len(text), score=1.0, text=text)
 
 
 # -- retrieval and answers ----------------------------------------------------------------------
 
 
-def test_sources_point_at_the_page_of_the_answer(answerer: Answerer) -> None:
+def test_sources_point_at_the_page_of_the_answer(answerer: Rig) -> None:
     events = list(answerer.answer("How long does the warranty last? seventeen months"))
     retrieved = events[0]
     assert isinstance(retrieved, Retrieved)
@@ -62,7 +82,7 @@ def test_sources_point_at_the_page_of_the_answer(answerer: Answerer) -> None:
     assert done.timings["cached_tokens"] > 0  # doc caching is the default
 
 
-def test_answer_cites_only_passages_it_was_given(answerer: Answerer,
+def test_answer_cites_only_passages_it_was_given(answerer: Rig,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The model is made to write citations of passages 1 and 9; [9] never reaches the user."""
     model = answerer.model
@@ -73,7 +93,7 @@ def test_answer_cites_only_passages_it_was_given(answerer: Answerer,
     assert done.text == "Two years [1] and ."
 
 
-def test_follow_up_about_a_page_takes_that_page(answerer: Answerer) -> None:
+def test_follow_up_about_a_page_takes_that_page(answerer: Rig) -> None:
     first = list(answerer.answer("warranty seventeen months"))[-1]
     assert isinstance(first, Answered)
     history = [
@@ -95,7 +115,7 @@ def test_page_references_and_follow_up_search_text() -> None:
     assert search_text(long, history) == long
 
 
-def test_cancel_ends_with_an_answer_marked_cancelled(answerer: Answerer) -> None:
+def test_cancel_ends_with_an_answer_marked_cancelled(answerer: Rig) -> None:
     cancel = threading.Event()
     events = []
     for event in answerer.answer("warranty", params=GenerationParams(max_new_tokens=200), cancel=cancel):
@@ -106,7 +126,7 @@ def test_cancel_ends_with_an_answer_marked_cancelled(answerer: Answerer) -> None
     assert isinstance(done, Answered) and done.finish == "cancelled"
 
 
-def test_a_follow_up_reuses_cached_passages(answerer: Answerer) -> None:
+def test_a_follow_up_reuses_cached_passages(answerer: Rig) -> None:
     first = list(answerer.answer("warranty seventeen months"))[-1]
     again = list(answerer.answer("warranty seventeen months"))[-1]
     assert isinstance(first, Answered) and isinstance(again, Answered)
@@ -115,7 +135,7 @@ def test_a_follow_up_reuses_cached_passages(answerer: Answerer) -> None:
     assert again.text == first.text  # same passages, same states: the same greedy answer
 
 
-def test_history_goes_into_the_prompt(answerer: Answerer, tmp_path: Path) -> None:
+def test_history_goes_into_the_prompt(answerer: Rig, tmp_path: Path) -> None:
     chats = Chats(tmp_path / "chats.sqlite")
     chat = chats.create()
     chats.add(chat.id, "user", "Who wrote the manual?")
@@ -131,7 +151,7 @@ def test_history_goes_into_the_prompt(answerer: Answerer, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("mode", prompts.CACHE_MODES)
-def test_each_mode_lays_out_the_grit_prompt(answerer: Answerer, mode: str) -> None:
+def test_each_mode_lays_out_the_grit_prompt(answerer: Rig, mode: str) -> None:
     model = answerer.model
     docs = ["The warranty lasts two years.", "Batteries are not covered."]
     sources = [fake_source(i + 1, d) for i, d in enumerate(docs)]
@@ -157,7 +177,7 @@ def test_each_mode_lays_out_the_grit_prompt(answerer: Answerer, mode: str) -> No
     assert len(tokens) == position
 
 
-def test_doc_states_come_from_the_embedding_pass(answerer: Answerer) -> None:
+def test_doc_states_come_from_the_embedding_pass(answerer: Rig) -> None:
     """A cached passage's states are those of embedding ``<s><|embed|>\\n{passage}``."""
     model = answerer.model
     prompt = answerer.assemble("doc", "Q?", [fake_source(1, "The warranty lasts two years.")])
@@ -168,7 +188,7 @@ def test_doc_states_come_from_the_embedding_pass(answerer: Answerer) -> None:
         torch.testing.assert_close(a, b)
 
 
-def test_several_docs_equal_a_pass_with_each_doc_read_in_place(answerer: Answerer) -> None:
+def test_several_docs_equal_a_pass_with_each_doc_read_in_place(answerer: Rig) -> None:
     """Doc caching with 3 passages: the logits after the question equal those of a cache built
     without re-rotation, each passage read bidirectionally at its real position."""
     model = answerer.model
@@ -197,7 +217,7 @@ def test_several_docs_equal_a_pass_with_each_doc_read_in_place(answerer: Answere
     assert one == two
 
 
-def test_passages_are_trimmed_to_fit_the_context(answerer: Answerer) -> None:
+def test_passages_are_trimmed_to_fit_the_context(answerer: Rig) -> None:
     model = answerer.model
     long = " ".join(["The warranty covers the fan motor and every other part."] * 400)
     sources = [fake_source(i + 1, long) for i in range(6)]
@@ -216,7 +236,7 @@ def test_passages_are_trimmed_to_fit_the_context(answerer: Answerer) -> None:
 
 def test_an_empty_library_answers_without_passages(tmp_path: Path, mistral_model: GritModel) -> None:
     with Library(tmp_path / "home", SETTINGS, mistral_model, isolate_reader=False) as lib:
-        answerer = Answerer(mistral_model, lib, SETTINGS)
+        answerer = Rig(lib, Answerer(mistral_model, SETTINGS))
         events = list(answerer.answer("Hello, who are you?"))
     assert isinstance(events[0], Retrieved) and events[0].sources == []
     done = events[-1]
@@ -226,7 +246,7 @@ def test_an_empty_library_answers_without_passages(tmp_path: Path, mistral_model
     assert mistral_model.decode(prompt.ids) == prompts.chat("Hello?")
 
 
-def test_the_sources_are_only_the_passages_the_model_was_given(answerer: Answerer) -> None:
+def test_the_sources_are_only_the_passages_the_model_was_given(answerer: Rig) -> None:
     """A context that holds some of the k passages: the rest are not listed as sources."""
     model = answerer.model
     saved = model.info
@@ -246,23 +266,23 @@ def test_the_sources_are_only_the_passages_the_model_was_given(answerer: Answere
 
 
 def test_an_answer_without_passages_says_why(tmp_path: Path, mistral_model: GritModel) -> None:
-    from grit_desktop.engine.rag import NO_DOCUMENTS, NO_MATCH
+    from grit_desktop.engine.retrieval import NO_DOCUMENTS, NO_MATCH
 
     with Library(tmp_path / "home", SETTINGS, mistral_model, isolate_reader=False) as lib:
-        answerer = Answerer(mistral_model, lib, SETTINGS)
+        answerer = Rig(lib, Answerer(mistral_model, SETTINGS))
         first = next(iter(answerer.answer("Hello?", params=GenerationParams(2, 0.0, 1.0))))
         assert isinstance(first, Retrieved) and first.note == NO_DOCUMENTS
     assert NO_MATCH.endswith("from the model alone.")
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t"])
-def test_an_empty_question_is_refused(answerer: Answerer, question: str) -> None:
+def test_an_empty_question_is_refused(answerer: Rig, question: str) -> None:
     with pytest.raises(GritError, match="question is empty"):
         list(answerer.answer(question))
 
 
 @pytest.mark.parametrize("k", [0, -1, 65, 100_000])
-def test_k_outside_its_range_is_refused(answerer: Answerer, k: int) -> None:
+def test_k_outside_its_range_is_refused(answerer: Rig, k: int) -> None:
     with pytest.raises(GritError, match="between 1 and 64"):
         list(answerer.answer("warranty", k=k))
     with pytest.raises(GritError, match="between 1 and 1000") if k > 1000 or k < 1 else nullcontext():

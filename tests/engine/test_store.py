@@ -52,8 +52,9 @@ def doc(doc_id: str, status: str = "ready", added_at: float = 1.0, **kw: object)
 def chunks(doc_id: str, vectors: np.ndarray, texts: list[str] | None = None) -> list[ChunkRecord]:
     n = len(vectors)
     texts = texts or [f"{WORDS[i % len(WORDS)]} {WORDS[(3 * i + 1) % len(WORDS)]}" for i in range(n)]
-    return [ChunkRecord(doc_id, i, texts[i], i // 3 + 1, i // 3 + 2, 100 * i, 100 * i + 90, 20 + i,
-                        vectors[i]) for i in range(n)]
+    return [ChunkRecord(doc_id=doc_id, index=i, text=texts[i], page_start=i // 3 + 1,
+                        page_end=i // 3 + 2, char_start=100 * i, char_end=100 * i + 90, tokens=20 + i,
+                        vector=vectors[i]) for i in range(n)]
 
 
 def add_doc(store: Store, doc_id: str, vectors: np.ndarray, texts: list[str] | None = None,
@@ -346,7 +347,8 @@ def test_hybrid_finds_a_rare_word_that_vectors_miss(store: Store, rng: np.random
 
 def test_rrf_fuse() -> None:
     def hit(name: str) -> SearchHit:
-        return SearchHit(name, "d", 0, name, 1, 1, 0, 1, 1, "T", "/p", 0.5, None, None)
+        return SearchHit(chunk_id=name, doc_id="d", index=0, text=name, page_start=1, page_end=1,
+                         char_start=0, char_end=1, tokens=1, title="T", path="/p", score=0.5)
 
     a, b, c, d = (hit(x) for x in "abcd")
     fused = rrf_fuse([a, b, c], [c, d], 10)

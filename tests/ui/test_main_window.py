@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication
 from grit_desktop.config import Settings, save_settings
 from grit_desktop.ui.app import App
 from grit_desktop.ui.chat_view import MessageWidget
+from grit_desktop.ui.commands import ApplySettings
 from grit_desktop.ui.models import DocumentsModel, Role
 from tests import pdfs
 
@@ -160,9 +161,10 @@ def test_drop_ask_stream_cite_and_restart(qtbot: Any, home: Path, tmp_path: Path
 def test_stop_ends_the_answer(qtbot: Any, app: App, home: Path) -> None:
     window = app.window
     big = Settings(**{**app.settings.__dict__, "max_new_tokens": 4000})
-    app.worker.settings = big
-    if app.worker.answerer is not None:
-        app.worker.answerer.settings = big
+    applied: list[Settings] = []
+    app.worker.settingsApplied.connect(applied.append)  # called on the worker thread: it only appends
+    app.worker.submit(ApplySettings(big))
+    qtbot.waitUntil(lambda: bool(applied), timeout=WAIT)
     window.ask("tell me everything")
     qtbot.waitUntil(lambda: window.chat_view.live is not None and len(window.chat_view.live.text) > 0,
                     timeout=WAIT)

@@ -1,0 +1,227 @@
+"""One data folder's use cases, for every front end: the window's worker and the CLI.
+
+A `Session` owns what a front end works with (the model, the library, the chats, the passage
+key/value cache, the settings) and does each thing a user asks for once: load the model, add
+documents (queued, resumed, stepped one event at a time), ask in a chat, export a chat, rename,
+remove, apply new settings. A front end only shows what it returns: the window's worker
+(`ui/worker.py`) turns calls and events into Qt signals, the CLI prints them.
+
+The library and the chats are opened when first used, so a command that needs neither (or only
+one) opens nothing else. Errors are `GritError` with a message for the user.
+
+Threading: a session is used from one thread (the worker's, or the CLI's); `stop_ingest` and a
+``cancel`` event passed to `ask` may be set from any other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from grit_desktop.config import CacheMode, Settings, save_settings
+from grit_desktop.engine.chats import ChatInfo, Chats, Message
+from grit_desktop.engine.conversation import ask
+from grit_desktop.engine.events import ChatEvent, FileStarted, IngestEvent, IngestFinished
+from grit_desktop.engine.files import find_pdfs
+from grit_desktop.engine.generation import GenerationParams
+from grit_desktop.engine.kvcache import KVCache
+from grit_desktop.engine.library import Library
+from grit_desktop.engine.model import GritModel, LoadOptions, ModelInfo
+from grit_desktop.engine.rag import Answerer
+from grit_desktop.engine.records import DocumentRecord
+from grit_desktop.errors import GritError
+
+CHATS_FILE = "chats.sqlite"
+
+
+class Session:
+    """The use cases over one data folder (``home``); see the module docstring."""
+
+    def __init__(self, home: Path, settings: Settings) -> None:
+        self.home = home
+        self.settings = settings
+        self.model: GritModel | None = None
+        self.kv_cache = KVCache(settings.kv_cache_mb * 2**20)
+        self._library: Library | None = None
+        self._chats: Chats | None = None
+        self._answerer: Answerer | None = None
+        #: Told, in words, when the library waits for another process's write (a notice).
+        self.on_wait: Callable[[str], None] | None = None
+        self._stop_ingest = threading.Event()
+        self._ingest_paths: list[str] = []
+        self._waiting: list[str] = []
+        self._ingesting: Iterator[IngestEvent] | None = None
+        self._seen_version: int | None = None
+
+    # -- storage --------------------------------------------------------------------------------
+
+    @property
+    def library(self) -> Library:
+        """The library (opened on first use); GritError when it cannot be opened."""
+        if self._library is None:
+            self._library = Library(self.home, self.settings, self.model)
+            self._library.on_wait = self.on_wait
+        return self._library
+
+    @property
+    def chats(self) -> Chats:
+        """The chat history (opened on first use); GritError when it cannot be opened."""
+        if self._chats is None:
+            self._chats = Chats(self.home / CHATS_FILE)
+        return self._chats
+
+    def close(self) -> None:
+        if self._library is not None:
+            self._library.close()
+        if self._chats is not None:
+            self._chats.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- model ----------------------------------------------------------------------------------
+
+    def load_model(self, options: LoadOptions | None = None) -> ModelInfo:
+        """Load the model (``options`` None: the settings'). Until it succeeds the session keeps
+        what it had. ModelNotFoundError when it is not on this machine, GritError otherwise."""
+        s = self.settings
+        options = options or LoadOptions(s.model, s.device, s.quantization)
+        model = GritModel.load(options, batch_tokens=s.embed_batch_tokens)
+        if self._library is not None:
+            self._library.close()
+            self._library = None
+        self.model = model
+        self.kv_cache.clear()
+        self._answerer = Answerer(model, s, self.kv_cache)
+        return model.info
+
+    # -- documents ------------------------------------------------------------------------------
+
+    def documents(self) -> list[DocumentRecord]:
+        """The documents, remembering the library's version (see `changed_elsewhere`)."""
+        self._seen_version = self.library.version()
+        return self.library.documents()
+
+    def changed_elsewhere(self) -> bool:
+        """Whether the library changed (another process wrote to it) since `documents`."""
+        return self.library.version() != self._seen_version
+
+    def remove(self, doc_id_or_path: str) -> DocumentRecord:
+        return self.library.remove(doc_id_or_path)
+
+    def ingest(self, paths: Iterable[str | Path], cancel: threading.Event | None = None, *,
+               resume: bool = True) -> Iterator[IngestEvent]:
+        """Add PDFs and folders now: the library's events (see `Library.ingest`)."""
+        return self.library.ingest(paths, cancel, resume=resume)
+
+    # Queued ingestion, for a front end that does other things between two steps.
+
+    @property
+    def waiting(self) -> list[str]:
+        """Every file accepted by `queue_ingest` and not started yet."""
+        return list(self._waiting)
+
+    @property
+    def ingesting(self) -> bool:
+        return self._ingesting is not None
+
+    def queue_ingest(self, paths: Iterable[str]) -> None:
+        """Add ``paths`` to what is to be ingested; an empty call still finishes what an earlier
+        run left half-done. Starts when the model is loaded; `step_ingest` runs it."""
+        paths = list(paths)
+        self._ingest_paths.extend(paths)
+        files, _ = find_pdfs(paths)  # the folders' PDFs, listed at once as waiting
+        self._waiting.extend(str(f) for f in files if str(f) not in self._waiting)
+        if self.model is not None and self._ingesting is None:
+            self._start_ingest()
+
+    def needs_ingest(self) -> bool:
+        """Whether there is queued or interrupted work (worth a `queue_ingest`)."""
+        return bool(self._ingest_paths) or bool(self.library.interrupted())
+
+    def step_ingest(self) -> IngestEvent | None:
+        """The next event of the queued ingestion, None when there is none. After the last,
+        the next queued paths start, or the queue is empty. GritError when the library cannot
+        be written (the queue is then emptied)."""
+        if self._ingesting is None:
+            return None
+        try:
+            event = next(self._ingesting, None)
+        except GritError:
+            self._ingest_paths.clear()
+            self._ingest_ended()
+            raise
+        if isinstance(event, FileStarted) and event.path in self._waiting:
+            self._waiting.remove(event.path)
+        if event is None or isinstance(event, IngestFinished):
+            self._ingest_ended()
+        return event
+
+    def stop_ingest(self) -> None:
+        """Stop the queued ingestion between two batches (any thread); what is done stays."""
+        self._stop_ingest.set()
+
+    def _start_ingest(self) -> None:
+        paths, self._ingest_paths = self._ingest_paths, []
+        self._stop_ingest.clear()
+        self._ingesting = self.library.ingest(paths, self._stop_ingest)
+
+    def _ingest_ended(self) -> None:
+        self._ingesting = None
+        if self._ingest_paths and not self._stop_ingest.is_set():
+            self._start_ingest()
+        else:
+            self._ingest_paths.clear()
+            self._waiting.clear()
+
+    # -- chats ----------------------------------------------------------------------------------
+
+    def ask(self, question: str, chat_id: int | None = None, *, mode: CacheMode | None = None,
+            k: int | None = None, cancel: threading.Event | None = None) -> Iterator[ChatEvent]:
+        """Ask in a chat (None: a new one): see `conversation.ask` for the events."""
+        if self._answerer is None:
+            raise GritError("The model is not loaded yet. Pick or download it first (Settings).")
+        s = self.settings
+        params = GenerationParams(s.max_new_tokens, s.temperature, s.top_p)
+        return ask(self.library, self._answerer, self.chats, question, chat_id, mode=mode, k=k,
+                   params=params, cancel=cancel)
+
+    def all_chats(self) -> list[ChatInfo]:
+        return self.chats.all()
+
+    def messages(self, chat_id: int) -> list[Message]:
+        return self.chats.messages(chat_id)
+
+    def rename_chat(self, chat_id: int, title: str) -> None:
+        self.chats.rename(chat_id, title)
+
+    def delete_chat(self, chat_id: int) -> None:
+        self.chats.delete(chat_id)
+
+    def export(self, chat_id: int, path: str | Path | None = None) -> str:
+        """Chat ``chat_id`` as Markdown with its sources; written to ``path`` when given."""
+        text = self.chats.export_markdown(chat_id)
+        if path is not None:
+            try:
+                Path(path).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise GritError(f"cannot write {path}: {exc.strerror}") from exc
+        return text
+
+    # -- settings -------------------------------------------------------------------------------
+
+    def apply_settings(self, new: Settings) -> bool:
+        """Save and use ``new``; True when it names another model (then `load_model` it)."""
+        old = self.settings
+        save_settings(self.home, new)
+        self.settings = new
+        self.kv_cache.resize(new.kv_cache_mb * 2**20)
+        if self._library is not None:
+            self._library.settings = new
+        if self._answerer is not None:
+            self._answerer.settings = new
+        return (old.model, old.device, old.quantization) != (new.model, new.device, new.quantization)
