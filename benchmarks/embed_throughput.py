@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grit_desktop.engine.model import GritModel, LoadOptions
-from grit_desktop.engine.prompts import embed_instruction
-from grit_desktop.engine.synthetic import build_model
+from grit_desktop.engine.grit.model import GritModel, LoadOptions
+from grit_desktop.engine.grit.prompts import embed_instruction
+from grit_desktop.engine.grit.synthetic import build_model
 
 WORDS = (
     "the warranty covers parts and labour for two years from the date of purchase except damage "

@@ -151,7 +151,7 @@ def main() -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
     os.environ.update(QT_QPA_PLATFORM=env["QT_QPA_PLATFORM"])
     launches = launch_times(args.launches, env)
-    from grit_desktop.engine.synthetic import build_model
+    from grit_desktop.engine.grit.synthetic import build_model
 
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model) if args.model else build_model(Path(tmp) / "m", args.shape,

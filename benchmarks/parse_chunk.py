@@ -30,9 +30,9 @@ from typing import Any
 
 import pymupdf
 
-from grit_desktop.engine.chunking import TokenCounter, chunk_pages, tokenizer_counter
-from grit_desktop.engine.pdf import read_pdf
-from grit_desktop.engine.synthetic import build_tokenizer, mistral_tokenizer
+from grit_desktop.engine.documents.chunking import TokenCounter, chunk_pages, tokenizer_counter
+from grit_desktop.engine.documents.pdf import read_pdf
+from grit_desktop.engine.grit.synthetic import build_tokenizer, mistral_tokenizer
 from tests.pdfs import make_pdf, make_prose_pdf, prose_page_texts
 
 

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from grit_desktop.engine import store as store_module
-from grit_desktop.engine.records import ChunkRecord, DocumentRecord, SearchHit
-from grit_desktop.engine.store import Store
+from grit_desktop.engine.index import store as store_module
+from grit_desktop.engine.index.records import ChunkRecord, DocumentRecord, SearchHit
+from grit_desktop.engine.index.store import Store
 
 CHUNKS_PER_DOC = 100
 WRITE_BATCH = 2_000  # chunks per add_chunks call (one LanceDB write each)

@@ -54,7 +54,7 @@ class Settings:
     top_p: float = _setting(0.95, "Nucleus sampling threshold (used when temperature > 0).")
     max_new_tokens: int = _setting(512, "Longest answer, in tokens.")
     cache_mode: CacheMode = _setting(
-        "doc", "GRIT caching: none, doc, query, query-doc or doc-query (see README)."
+        "doc", "GRIT caching: none, doc, query, query-doc or doc-query (see docs/grit.md)."
     )
     kv_cache_mb: int = _setting(2048, "Memory budget of the key/value cache of passages, in MiB.")
     chunk_tokens: int = _setting(512, "Longest passage, in tokens.")

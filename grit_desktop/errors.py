@@ -24,9 +24,5 @@ class DeviceError(GritError):
     """The requested device or quantization cannot be used on this machine."""
 
 
-class GenerationCancelled(GritError):
-    """Raised where a caller asked to be told that generation stopped on request."""
-
-
 class ConfigError(GritError):
     """A settings file or option value is not valid."""

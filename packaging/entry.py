@@ -3,7 +3,7 @@
 One executable plays two parts:
 
 - ``grit-desktop --pdf-reader``: the PDF reader child process. The app starts it as
-  ``[sys.executable, "--pdf-reader"]`` (`grit_desktop.engine.parsing.reader_command`) and talks to
+  ``[sys.executable, "--pdf-reader"]`` (`grit_desktop.engine.documents.parsing.reader_command`) and talks to
   it over stdin/stdout (see `reader_main`); it imports PyMuPDF and tokenizers only, never torch or Qt.
 - anything else: the ``grit-desktop`` command (`grit_desktop.cli.main`), which opens the window
   when given no subcommand.
@@ -24,7 +24,7 @@ def main() -> int:
     # executable, and freeze_support() turns it into that worker instead of a second app.
     multiprocessing.freeze_support()
     if len(sys.argv) > 1 and sys.argv[1] == READER_FLAG:
-        from grit_desktop.engine.parsing import reader_main
+        from grit_desktop.engine.documents.parsing import reader_main
 
         reader_main()
         return 0

@@ -14,14 +14,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from grit_desktop.engine.synthetic import build_model
+    from grit_desktop.engine.grit.synthetic import build_model
 
     return build_model(tmp_path_factory.mktemp("tiny-model"), "tiny", seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
-    from grit_desktop.engine.model import GritModel, LoadOptions
+    from grit_desktop.engine.grit.model import GritModel, LoadOptions
 
     return GritModel.load(LoadOptions(str(tiny_model_dir), device="cpu", quantization="none"))
 
@@ -29,14 +29,14 @@ def tiny_model(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def mistral_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Mistral with GritLM-7B's real tokenizer (SentencePiece, 32,000 tokens)."""
-    from grit_desktop.engine.synthetic import build_model
+    from grit_desktop.engine.grit.synthetic import build_model
 
     return build_model(tmp_path_factory.mktemp("tiny-mistral"), "tiny", seed=1, tokenizer="mistral")
 
 
 @pytest.fixture(scope="session")
 def mistral_model(mistral_model_dir: Path):  # type: ignore[no-untyped-def]
-    from grit_desktop.engine.model import GritModel, LoadOptions
+    from grit_desktop.engine.grit.model import GritModel, LoadOptions
 
     return GritModel.load(LoadOptions(str(mistral_model_dir), device="cpu", quantization="none"))
 

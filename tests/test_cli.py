@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from grit_desktop.cli import main
-from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.prompts import QUERY_TASK
+from grit_desktop.engine.grit.model import GritModel
+from grit_desktop.engine.grit.prompts import QUERY_TASK
 
 
 def cli(*args: str, home: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from grit_desktop.config import Settings, save_settings
-from grit_desktop.engine.library import Library
+from grit_desktop.engine.index.library import Library
 from tests import pdfs
 
 
@@ -109,7 +109,7 @@ def test_a_kill_mid_ingest_leaves_no_half_document(setup: tuple[Path, Path], tin
         assert lib.store.search_text("w3x", 5)
 
 
-@pytest.mark.skipif(not __import__("grit_desktop.engine.pdf").engine.pdf.ocr_available(),
+@pytest.mark.skipif(not __import__("grit_desktop.engine.documents.pdf").engine.documents.pdf.ocr_available(),
                     reason="Tesseract's English data is not installed")
 def test_a_scanned_pdf_is_read_by_ocr_and_found(setup: tuple[Path, Path]) -> None:
     home, docs = setup

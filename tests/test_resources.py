@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from grit_desktop import APP_NAME
-from grit_desktop.engine import parsing
-from grit_desktop.engine.parsing import ChunkOptions, ParseFailure
+from grit_desktop.engine.documents import parsing
+from grit_desktop.engine.documents.parsing import ChunkOptions, ParseFailure
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOURCES = ROOT / "resources"
@@ -143,7 +143,7 @@ def test_entry_script_serves_the_pdf_reader() -> None:
     env = {**os.environ, "PYTHONPATH": python_path}
     done = subprocess.run(
         [sys.executable, str(PACKAGING / "entry.py"), "--pdf-reader"],
-        input=request("grit_desktop.engine.parsing", "ping") + request(__name__, "loaded_modules"),
+        input=request("grit_desktop.engine.documents.parsing", "ping") + request(__name__, "loaded_modules"),
         capture_output=True, env=env, timeout=60,
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")

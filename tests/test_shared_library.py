@@ -20,8 +20,8 @@ import pytest
 from filelock import FileLock, Timeout
 
 from grit_desktop.config import Settings, save_settings
-from grit_desktop.engine.library import Library
-from grit_desktop.engine.store import LOCKS, Store
+from grit_desktop.engine.index.library import Library
+from grit_desktop.engine.index.store import LOCKS, Store
 from tests import pdfs
 from tests.test_cli_library import cli, env_for
 

@@ -11,8 +11,15 @@ from typing import get_args
 
 from grit_desktop.cli.common import k_option, open_session, printable
 from grit_desktop.config import CacheMode
-from grit_desktop.engine.events import Answered, AnswerStored, ChatEvent, QuestionAsked, Retrieved, Token
-from grit_desktop.engine.retrieval import check_k, check_question
+from grit_desktop.engine.answering.events import (
+    Answered,
+    AnswerStored,
+    ChatEvent,
+    QuestionAsked,
+    Retrieved,
+    Token,
+)
+from grit_desktop.engine.answering.retrieval import check_k, check_question
 
 NAME = "ask"
 HELP = "answer a question from your documents (streams the answer, then its sources)"

@@ -14,9 +14,9 @@ import torch
 from grit_desktop.cli.common import load_model, settings_from
 from grit_desktop.config import Device, Quantization
 from grit_desktop.engine import bench
-from grit_desktop.engine.model import GritModel, LoadOptions
-from grit_desktop.engine.prompts import CACHE_MODES
-from grit_desktop.engine.synthetic import SHAPES, build_model
+from grit_desktop.engine.grit.model import GritModel, LoadOptions
+from grit_desktop.engine.grit.prompts import CACHE_MODES
+from grit_desktop.engine.grit.synthetic import SHAPES, build_model
 
 NAME = "bench"
 HELP = "measure embedding, search and answering speed (every cache mode) on this machine"

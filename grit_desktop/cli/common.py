@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.status import Status
 
 from grit_desktop.config import Device, Quantization, Settings, data_dir, load_settings
-from grit_desktop.engine.model import GritModel, LoadOptions
+from grit_desktop.engine.grit.model import GritModel, LoadOptions
 from grit_desktop.engine.session import Session
 
 

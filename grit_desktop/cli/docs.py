@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grit_desktop.cli.common import open_session, printable, short_id
-from grit_desktop.engine.records import DocumentRecord
+from grit_desktop.engine.index.records import DocumentRecord
 
 NAME = "docs"
 HELP = "list the documents in the library (id, title, pages, chunks, status)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from grit_desktop.config import DEFAULT_MODEL
-from grit_desktop.engine.download import download
+from grit_desktop.engine.grit.download import download
 
 NAME = "download"
 HELP = "download a model (default GritLM/GritLM-7B, ~14 GB) into the local Hugging Face cache"

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from grit_desktop.cli.common import load_model, settings_from
-from grit_desktop.engine.prompts import QUERY_TASK
+from grit_desktop.engine.grit.prompts import QUERY_TASK
 
 NAME = "embed"
 HELP = "print one embedding vector per text (documents by default, --query for questions)"

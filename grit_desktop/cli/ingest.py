@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from grit_desktop.cli.common import open_session, plural
-from grit_desktop.engine.events import (
+from grit_desktop.engine.index.events import (
     ChunksEmbedded,
     FileFinished,
     FileParsed,

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from grit_desktop.cli.common import k_option, open_session, printable
-from grit_desktop.engine.library import Library
-from grit_desktop.engine.span import page_label
+from grit_desktop.engine.documents.span import page_label
+from grit_desktop.engine.index.library import Library
 
 NAME = "search"
 HELP = "find the passages that best match a query (hybrid: meaning + exact words)"

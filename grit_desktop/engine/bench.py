@@ -29,13 +29,13 @@ import numpy as np
 import torch
 
 from grit_desktop.config import CacheMode, Settings
-from grit_desktop.engine.generation import GenerationParams, GenerationStats
-from grit_desktop.engine.kvcache import KVCache
-from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.prompts import CACHE_MODES
-from grit_desktop.engine.rag import Answerer
-from grit_desktop.engine.records import ChunkRecord, DocumentRecord, Source
-from grit_desktop.engine.store import Store
+from grit_desktop.engine.answering.rag import Answerer
+from grit_desktop.engine.grit.generation import GenerationParams, GenerationStats
+from grit_desktop.engine.grit.kvcache import KVCache
+from grit_desktop.engine.grit.model import GritModel
+from grit_desktop.engine.grit.prompts import CACHE_MODES
+from grit_desktop.engine.index.records import ChunkRecord, DocumentRecord, Source
+from grit_desktop.engine.index.store import Store
 
 SIZES = (500, 2000, 4000)
 QUESTION = "What does the text say about the warranty and how long does it last?"

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from grit_desktop.engine.records import Source
+from grit_desktop.engine.index.records import Source
 from grit_desktop.errors import GritError
 
 Role = Literal["user", "assistant"]

@@ -20,16 +20,17 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from grit_desktop.config import CacheMode, Settings, save_settings
+from grit_desktop.engine.answering.conversation import ask
+from grit_desktop.engine.answering.events import ChatEvent
+from grit_desktop.engine.answering.rag import Answerer
 from grit_desktop.engine.chats import ChatInfo, Chats, Message
-from grit_desktop.engine.conversation import ask
-from grit_desktop.engine.events import ChatEvent, FileStarted, IngestEvent, IngestFinished
-from grit_desktop.engine.files import find_pdfs
-from grit_desktop.engine.generation import GenerationParams
-from grit_desktop.engine.kvcache import KVCache
-from grit_desktop.engine.library import Library
-from grit_desktop.engine.model import GritModel, LoadOptions, ModelInfo
-from grit_desktop.engine.rag import Answerer
-from grit_desktop.engine.records import DocumentRecord
+from grit_desktop.engine.grit.generation import GenerationParams
+from grit_desktop.engine.grit.kvcache import KVCache
+from grit_desktop.engine.grit.model import GritModel, LoadOptions, ModelInfo
+from grit_desktop.engine.index.events import FileStarted, IngestEvent, IngestFinished
+from grit_desktop.engine.index.files import find_pdfs
+from grit_desktop.engine.index.library import Library
+from grit_desktop.engine.index.records import DocumentRecord
 from grit_desktop.errors import GritError
 
 CHATS_FILE = "chats.sqlite"

@@ -57,7 +57,7 @@ class App(QObject):
         self.qt = qt
         self.home = home
         self.settings = settings
-        self.window = MainWindow(settings)
+        self.window = MainWindow()
         self.dispatch = Dispatcher()
         connect_window(self.window, self.dispatch)
         self.window.settingsRequested.connect(self.edit_settings)
@@ -104,7 +104,6 @@ class App(QObject):
 
     def _settings_applied(self, settings: Settings) -> None:
         self.settings = settings
-        self.window.settings = settings
 
     def shutdown(self) -> None:
         if self.worker is not None:

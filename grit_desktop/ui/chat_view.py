@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from grit_desktop.engine import citations
+from grit_desktop.engine.answering import citations
 from grit_desktop.engine.chats import Message
-from grit_desktop.engine.records import Source
+from grit_desktop.engine.index.records import Source
 
 #: Markdown features: GitHub dialect, and no HTML from the text, ever.
 MARKDOWN = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub

@@ -2,7 +2,8 @@
 
 The window only shows things and asks for things: every request leaves as a signal
 (``...Requested``), every answer comes back through a slot (``on_...``). `ui/wiring.py`
-connects both to the engine worker, in one place. All methods run on the GUI thread.
+connects them to the engine worker; the settings and model-setup requests go to `ui/app.py`,
+which owns those dialogs. All methods run on the GUI thread.
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from grit_desktop.config import Settings
 from grit_desktop.engine.chats import ChatInfo, Message
-from grit_desktop.engine.events import (
+from grit_desktop.engine.index.events import (
     ChunksEmbedded,
     FileFinished,
     FileParsed,
@@ -46,8 +46,8 @@ from grit_desktop.engine.events import (
     IngestStarted,
     describe_progress,
 )
-from grit_desktop.engine.files import find_pdfs
-from grit_desktop.engine.records import DocumentRecord, Source
+from grit_desktop.engine.index.files import find_pdfs
+from grit_desktop.engine.index.records import DocumentRecord, Source
 from grit_desktop.ui.chat_view import ChatView, Composer, MessageWidget
 from grit_desktop.ui.models import ChatsModel, DocumentsModel, Role
 
@@ -59,7 +59,6 @@ class MainWindow(QMainWindow):
     removeRequested = Signal(str)            # doc id
     askRequested = Signal(object, str)       # chat id or None, question
     stopRequested = Signal()
-    newChatRequested = Signal()
     openChatRequested = Signal(int)
     renameChatRequested = Signal(int, str)
     deleteChatRequested = Signal(int)
@@ -71,9 +70,8 @@ class MainWindow(QMainWindow):
     _echoed: str | None = None  # a question shown before the engine took it
     _ingest_files: tuple[int, int] = (0, 0)  # files finished, files in this ingestion
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.settings = settings
         self.chat_id: int | None = None
         self.answering = False
         self.model_ready = False

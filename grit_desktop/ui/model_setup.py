@@ -1,8 +1,9 @@
 """First-run model setup: choose a folder that holds the model, or download GritLM-7B.
 
 Shown when the model cannot be found. A chosen folder is checked at once with
-`grit_desktop.engine.loading.check_files` (quick file checks, fine on the GUI thread). The
-download runs `grit_desktop.engine.download.download` on a QThread of the dialog; the Hugging
+`grit_desktop.engine.grit.loading.check_files`, quick file checks on the GUI thread (the module
+imports torch, which the engine's background import has usually loaded by then). The
+download runs `grit_desktop.engine.grit.download.download` on a QThread of the dialog; the Hugging
 Face library reports progress to `QtTqdm`, a stand-in for tqdm that it calls from its own
 download threads, which passes it on as a queued Qt signal to the progress bar.
 
@@ -36,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from grit_desktop.config import DEFAULT_MODEL
-from grit_desktop.engine.download import download
+from grit_desktop.engine.grit.download import download
 from grit_desktop.errors import GritError
 from grit_desktop.ui.settings_dialog import FolderChooser
 
@@ -248,39 +249,47 @@ class DownloadThread(QThread):
             self.succeeded.emit(self._repo_id)
 
 
-#: Downloads the user stopped waiting for, kept until they end (a running QThread must live on).
-_BACKGROUND: set[DownloadThread] = set()
-_waits_at_quit = False
+class BackgroundDownloads(QObject):
+    """Downloads the user stopped waiting for, kept until they end (a running QThread must live
+    on after its dialog). One per application, as its child: `of` finds or makes it, and the
+    application waits for them when it quits."""
 
+    NAME = "grit-background-downloads"
 
-def background_downloads() -> int:
-    """How many downloads the user stopped waiting for are still running."""
-    return sum(1 for t in _BACKGROUND if t.isRunning())
+    def __init__(self, app: QCoreApplication) -> None:
+        super().__init__(app)
+        self.setObjectName(self.NAME)
+        self._threads: set[DownloadThread] = set()
+        app.aboutToQuit.connect(self.wait)
 
+    @classmethod
+    def of(cls, app: QCoreApplication | None = None) -> BackgroundDownloads:
+        app = app or QCoreApplication.instance()
+        if app is None:
+            raise RuntimeError("no Qt application")
+        found = app.findChild(cls, cls.NAME)
+        return found if isinstance(found, cls) else cls(app)
 
-def wait_for_background_downloads(timeout_ms: int = 5000) -> bool:
-    """Wait for downloads the user stopped waiting for (at quit); True when none is left."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    for thread in list(_BACKGROUND):
-        thread.wait(max(0, int((deadline - time.monotonic()) * 1000)))
-    _prune()
-    return not _BACKGROUND
+    def keep(self, thread: DownloadThread) -> None:
+        """Keep ``thread`` alive after its dialog is gone, until it finishes (or the app quits)."""
+        thread.setParent(None)
+        self._threads.add(thread)
+        thread.finished.connect(lambda: QTimer.singleShot(0, self._prune))
 
+    def running(self) -> int:
+        """How many are still running."""
+        return sum(1 for t in self._threads if t.isRunning())
 
-def _prune() -> None:
-    _BACKGROUND.difference_update({t for t in _BACKGROUND if t.isFinished()})
+    def wait(self, timeout_ms: int = 5000) -> bool:
+        """Wait for them to end (at quit); True when none is left."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        for thread in list(self._threads):
+            thread.wait(max(0, int((deadline - time.monotonic()) * 1000)))
+        self._prune()
+        return not self._threads
 
-
-def _let_go(thread: DownloadThread) -> None:
-    """Keep ``thread`` alive after its dialog is gone, until it finishes (or the app quits)."""
-    global _waits_at_quit
-    thread.setParent(None)
-    _BACKGROUND.add(thread)
-    thread.finished.connect(lambda: QTimer.singleShot(0, _prune))
-    app = QCoreApplication.instance()
-    if app is not None and not _waits_at_quit:
-        app.aboutToQuit.connect(wait_for_background_downloads)
-        _waits_at_quit = True
+    def _prune(self) -> None:
+        self._threads.difference_update({t for t in self._threads if t.isFinished()})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -328,7 +337,7 @@ class ModelSetupDialog(QDialog):
         folder = self._choose(self, "Choose the folder that holds the model", str(Path.home()))
         if not folder:
             return
-        from grit_desktop.engine.loading import check_files  # loads torch: only when needed
+        from grit_desktop.engine.grit.loading import check_files  # loads torch: only when needed
 
         try:
             check_files(Path(folder))
@@ -466,7 +475,7 @@ class ModelSetupDialog(QDialog):
             thread.succeeded.disconnect(self._download_succeeded)
             thread.failed.disconnect(self._download_failed)
             if thread.isRunning():
-                _let_go(thread)
+                BackgroundDownloads.of().keep(thread)
 
     def _set_downloading(self, downloading: bool) -> None:
         self.folder_button.setEnabled(not downloading)

@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from grit_desktop.engine.chats import ChatInfo
-from grit_desktop.engine.events import (
+from grit_desktop.engine.index.events import (
     ChunksEmbedded,
     FileFinished,
     FileParsed,
@@ -23,7 +23,7 @@ from grit_desktop.engine.events import (
     IngestEvent,
     IngestFinished,
 )
-from grit_desktop.engine.records import DocumentRecord
+from grit_desktop.engine.index.records import DocumentRecord
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 

@@ -1,7 +1,9 @@
-"""The one place where the window and the engine worker are connected.
+"""Where the window and the engine worker are connected.
 
 Window requests (its ``...Requested`` signals) become commands for the worker; worker signals go
-to the window's ``on_...`` slots. The worker is created only once the engine's heavy modules are
+to the window's ``on_...`` slots. `ui/app.py` connects the rest: the settings and model-setup
+dialogs it owns, and the two worker signals that open or follow them (``modelMissing``,
+``settingsApplied``). The worker is created only once the engine's heavy modules are
 imported (in the background, so the window shows at once): until then a `Dispatcher` holds the
 commands and hands them over when the worker arrives.
 

@@ -33,16 +33,9 @@ from typing import Any, assert_never
 from PySide6.QtCore import QObject, QThread, Signal
 
 from grit_desktop.config import Settings
-from grit_desktop.engine.events import (
-    AnswerFailed,
-    AnswerStored,
-    FileFinished,
-    IngestFinished,
-    QuestionAsked,
-    Retrieved,
-    Token,
-)
-from grit_desktop.engine.model import LoadOptions
+from grit_desktop.engine.answering.events import AnswerFailed, AnswerStored, QuestionAsked, Retrieved, Token
+from grit_desktop.engine.grit.model import LoadOptions
+from grit_desktop.engine.index.events import FileFinished, IngestFinished
 from grit_desktop.engine.session import Session
 from grit_desktop.errors import GritError, ModelNotFoundError
 from grit_desktop.ui.commands import (

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from grit_desktop.engine.parsing import ChunkOptions, Parsed, ParseFailure, parse_file
+from grit_desktop.engine.documents.parsing import ChunkOptions, Parsed, ParseFailure, parse_file
 
 
 def crash_on_marked(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
@@ -22,7 +22,7 @@ def crash_on_marked(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
 def slow_but_alive(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
     """Takes 4 s in all, saying it is alive every 0.5 s, as OCR does page by page; silent when
     the file name says 'silent'."""
-    from grit_desktop.engine.parsing import heartbeat
+    from grit_desktop.engine.documents.parsing import heartbeat
 
     for _ in range(8):
         time.sleep(0.5)
@@ -42,7 +42,7 @@ def chatty(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
 
 def breaks_channel(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
     """Writes what is not a frame into the result channel itself when the name says 'broken'."""
-    from grit_desktop.engine import parsing
+    from grit_desktop.engine.documents import parsing
 
     if "broken" in Path(path).name and parsing._channel is not None:
         parsing._channel.write(b"MuPDF error: " + b"\xff" * 64)

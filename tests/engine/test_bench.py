@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from grit_desktop.cli.bench import report
 from grit_desktop.engine import bench
-from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.prompts import CACHE_MODES
+from grit_desktop.engine.grit.model import GritModel
+from grit_desktop.engine.grit.prompts import CACHE_MODES
 
 
 def test_bench_reports_every_mode_and_size(mistral_model: GritModel) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from grit_desktop.engine.chats import Chats
-from grit_desktop.engine.records import Source
+from grit_desktop.engine.index.records import Source
 from grit_desktop.errors import GritError
 
 

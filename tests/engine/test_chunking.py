@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from grit_desktop.engine import chunking
-from grit_desktop.engine.chunking import (
+from grit_desktop.engine.documents import chunking
+from grit_desktop.engine.documents.chunking import (
     PAGE_BREAK,
     Chunk,
     TokenCounter,
@@ -20,13 +20,13 @@ from grit_desktop.engine.chunking import (
     span_text,
     tokenizer_counter,
 )
-from grit_desktop.engine.pdf import PageText, read_pdf
+from grit_desktop.engine.documents.pdf import PageText, read_pdf
 from tests import pdfs
 
 
 @pytest.fixture(scope="module")
 def tokenizer() -> Any:
-    from grit_desktop.engine.synthetic import build_tokenizer
+    from grit_desktop.engine.grit.synthetic import build_tokenizer
 
     return build_tokenizer()
 
@@ -426,7 +426,7 @@ def test_tokenizer_counter(tokenizer: Any) -> None:
 
 @pytest.fixture(scope="module")
 def mistral() -> Any:
-    from grit_desktop.engine.synthetic import mistral_tokenizer
+    from grit_desktop.engine.grit.synthetic import mistral_tokenizer
 
     return mistral_tokenizer()
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from grit_desktop.engine.citations import CitationFilter, cited_numbers
+from grit_desktop.engine.answering.citations import CitationFilter, cited_numbers
 
 
 def stream(text: str, n: int, cuts: list[int]) -> str:

@@ -11,11 +11,18 @@ from typing import Any
 import pytest
 
 from grit_desktop.config import Settings
+from grit_desktop.engine.answering.conversation import ask, title_from
+from grit_desktop.engine.answering.events import (
+    Answered,
+    AnswerFailed,
+    AnswerStored,
+    QuestionAsked,
+    Retrieved,
+    Token,
+)
 from grit_desktop.engine.chats import Chats, markdown_inert, markdown_literal
-from grit_desktop.engine.conversation import ask, title_from
-from grit_desktop.engine.events import Answered, AnswerFailed, AnswerStored, QuestionAsked, Retrieved, Token
-from grit_desktop.engine.library import Library
-from grit_desktop.engine.records import Source
+from grit_desktop.engine.index.library import Library
+from grit_desktop.engine.index.records import Source
 from grit_desktop.errors import GritError
 
 SOURCE = Source(n=1, chunk_id="d:000001", doc_id="d", title="Manual", path="/docs/m.pdf",
@@ -150,7 +157,7 @@ def test_an_export_loads_nothing_from_what_documents_say(chats: Chats) -> None:
 
 
 def test_an_ask_with_a_real_model_and_library(tmp_path: Path, tiny_model: Any, chats: Chats) -> None:
-    from grit_desktop.engine.rag import Answerer
+    from grit_desktop.engine.answering.rag import Answerer
     from tests import pdfs
 
     pdfs.make_pdf(tmp_path / "m.pdf", ["The part XJ4471 is the fan motor."])

@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
-from grit_desktop.engine.kvcache import KVCache, KVState, concat
-from grit_desktop.engine.model import GritModel
+from grit_desktop.engine.grit.kvcache import KVCache, KVState, concat
+from grit_desktop.engine.grit.model import GritModel
 
 
 def fake_state(n_tokens: int, fill: float = 1.0, layers: int = 2) -> KVState:

@@ -12,10 +12,16 @@ from pathlib import Path
 import pytest
 
 from grit_desktop.config import Settings
-from grit_desktop.engine import library as library_module
-from grit_desktop.engine.events import ChunksEmbedded, FileFinished, FileParsed, IngestEvent, IngestFinished
-from grit_desktop.engine.library import FIRST_BATCH_TOKENS, BatchPacer, Library, find_pdfs
-from grit_desktop.engine.model import GritModel
+from grit_desktop.engine.grit.model import GritModel
+from grit_desktop.engine.index import library as library_module
+from grit_desktop.engine.index.events import (
+    ChunksEmbedded,
+    FileFinished,
+    FileParsed,
+    IngestEvent,
+    IngestFinished,
+)
+from grit_desktop.engine.index.library import FIRST_BATCH_TOKENS, BatchPacer, Library, find_pdfs
 from grit_desktop.errors import GritError
 from tests import pdfs
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from grit_desktop.engine import loading
-from grit_desktop.engine.generation import GenerationParams
-from grit_desktop.engine.model import GritModel, LoadOptions
-from grit_desktop.engine.prompts import chat
+from grit_desktop.engine.grit import loading
+from grit_desktop.engine.grit.generation import GenerationParams
+from grit_desktop.engine.grit.model import GritModel, LoadOptions
+from grit_desktop.engine.grit.prompts import chat
 from grit_desktop.errors import DeviceError, GritError, ModelLoadError, ModelNotFoundError
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.prompts import QUERY_TASK, embed_instruction
+from grit_desktop.engine.grit.model import GritModel
+from grit_desktop.engine.grit.prompts import QUERY_TASK, embed_instruction
 
 WORDS = "the quick brown fox jumps over lazy dog page chapter section answer warranty table".split()
 

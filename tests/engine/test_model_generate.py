@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from grit_desktop.engine.generation import (
+from grit_desktop.engine.grit.generation import (
     STOP_STRINGS,
     GenerationParams,
     GenerationStats,
@@ -16,8 +16,8 @@ from grit_desktop.engine.generation import (
     StopText,
     TextStream,
 )
-from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.prompts import chat
+from grit_desktop.engine.grit.model import GritModel
+from grit_desktop.engine.grit.prompts import chat
 from grit_desktop.errors import GritError
 
 GREEDY = GenerationParams(max_new_tokens=24, temperature=0.0).raw  # as transformers decodes

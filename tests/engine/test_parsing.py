@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grit_desktop.engine import parsing
-from grit_desktop.engine.parsing import ChunkOptions, Parsed, ParseFailure, Parser
+from grit_desktop.engine.documents import parsing
+from grit_desktop.engine.documents.parsing import ChunkOptions, Parsed, ParseFailure, Parser
 from tests import pdfs
 from tests.engine import reader_targets
 
@@ -102,7 +102,7 @@ def test_what_c_code_prints_never_reaches_the_results(
     at once, and what it printed lands in the app's log."""
     paths = [pdfs.make_pdf(tmp_path / f"{n}.pdf", [f"Page of {n}."]) for n in ("one", "two")]
     parser = Parser(options, timeout_s=60, target=reader_targets.chatty)
-    caplog.set_level(logging.INFO, logger="grit_desktop.engine.parsing")
+    caplog.set_level(logging.INFO, logger="grit_desktop.engine.documents.parsing")
     try:
         t0 = time.monotonic()
         results = [parser.result(parser.submit(str(p))) for p in paths]

@@ -18,8 +18,8 @@ from typing import Any
 import pymupdf
 import pytest
 
-from grit_desktop.engine import pdf
-from grit_desktop.engine.pdf import Block, PdfError, clean_block, order_blocks, read_pdf
+from grit_desktop.engine.documents import pdf
+from grit_desktop.engine.documents.pdf import Block, PdfError, clean_block, order_blocks, read_pdf
 from grit_desktop.errors import GritError
 from tests import pdfs
 
@@ -358,7 +358,7 @@ def test_too_many_bytes(tmp_path: Path) -> None:
 
 def test_pymupdf_comes_without_its_unused_add_ons() -> None:
     """The layout analyser (onnxruntime) and pymupdf4llm would triple the reader's start-up."""
-    code = ("import sys, grit_desktop.engine.pdf as p; "
+    code = ("import sys, grit_desktop.engine.documents.pdf as p; "
             "print(sorted(m for m in ('onnxruntime', 'pymupdf.layout', 'pymupdf4llm', 'numpy') "
             "if sys.modules.get(m) is not None)); print(p.pymupdf.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -385,7 +385,7 @@ def test_a_failing_page_is_kept_empty(tmp_path: Path, monkeypatch: pytest.Monkey
         return real(page, textpage)
 
     monkeypatch.setattr(pdf, "page_text", flaky)
-    with caplog.at_level(logging.WARNING, logger="grit_desktop.engine.pdf"):
+    with caplog.at_level(logging.WARNING, logger="grit_desktop.engine.documents.pdf"):
         doc = read_pdf(path)
     assert [p.text for p in doc.pages] == ["One.", "", "Three."]
     assert any("page 2" in r.getMessage() for r in caplog.records)
@@ -513,7 +513,7 @@ def test_five_thousand_pages(tmp_path: Path) -> None:
 def test_five_thousand_pages_of_prose_in_bounded_memory(tmp_path: Path) -> None:
     path = pdfs.make_prose_pdf(tmp_path / "prose.pdf", 5000)
     code = ("import resource, sys\n"
-            "from grit_desktop.engine.pdf import read_pdf\n"
+            "from grit_desktop.engine.documents.pdf import read_pdf\n"
             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "doc = read_pdf(sys.argv[1])\n"
             "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"

@@ -1,5 +1,5 @@
-from grit_desktop.engine import prompts
-from grit_desktop.engine.prompts import Segment, Turn
+from grit_desktop.engine.grit import prompts
+from grit_desktop.engine.grit.prompts import Segment, Turn
 
 
 def test_embed_instruction_formats() -> None:

@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from grit_desktop.config import Settings
-from grit_desktop.engine import prompts
+from grit_desktop.engine.answering.rag import Answered, Answerer, AnswerEvent, Retrieved, Token
+from grit_desktop.engine.answering.retrieval import page_references, retrieve, search_text
 from grit_desktop.engine.chats import Chats, Message
-from grit_desktop.engine.generation import GenerationParams
-from grit_desktop.engine.kvcache import KVState
-from grit_desktop.engine.library import IngestFinished, Library
-from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.rag import Answered, Answerer, AnswerEvent, Retrieved, Token
-from grit_desktop.engine.records import Source
-from grit_desktop.engine.retrieval import page_references, retrieve, search_text
+from grit_desktop.engine.grit import prompts
+from grit_desktop.engine.grit.generation import GenerationParams
+from grit_desktop.engine.grit.kvcache import KVState
+from grit_desktop.engine.grit.model import GritModel
+from grit_desktop.engine.index.library import IngestFinished, Library
+from grit_desktop.engine.index.records import Source
 from grit_desktop.errors import GritError
 from tests import pdfs
 
@@ -266,7 +266,7 @@ def test_the_sources_are_only_the_passages_the_model_was_given(answerer: Rig) ->
 
 
 def test_an_answer_without_passages_says_why(tmp_path: Path, mistral_model: GritModel) -> None:
-    from grit_desktop.engine.retrieval import NO_DOCUMENTS, NO_MATCH
+    from grit_desktop.engine.answering.retrieval import NO_DOCUMENTS, NO_MATCH
 
     with Library(tmp_path / "home", SETTINGS, mistral_model, isolate_reader=False) as lib:
         answerer = Rig(lib, Answerer(mistral_model, SETTINGS))

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grit_desktop.engine import store as store_module
-from grit_desktop.engine.store import (
+from grit_desktop.engine.index import store as store_module
+from grit_desktop.engine.index.store import (
     TIDY_VERSIONS,
     ChunkRecord,
     DocumentGone,

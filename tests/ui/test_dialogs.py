@@ -28,16 +28,15 @@ from PySide6.QtWidgets import (
 )
 
 from grit_desktop.config import DEFAULT_MODEL, Settings
-from grit_desktop.engine.download import DownloadError
-from grit_desktop.ui import model_setup
+from grit_desktop.engine.grit.download import DownloadError
 from grit_desktop.ui.model_setup import (
+    BackgroundDownloads,
     Bar,
     DownloadStopped,
     ModelSetupDialog,
     ProgressRelay,
     describe_progress,
     tqdm_class_for,
-    wait_for_background_downloads,
 )
 from grit_desktop.ui.settings_dialog import GROUPS, SettingsDialog
 
@@ -304,9 +303,9 @@ def test_cancel_stops_waiting_and_the_download_ends_in_the_background(qtbot: Any
         assert not dialog.is_downloading()
         assert "background" in dialog.status() and "resumes where it stopped" in dialog.status()
         assert dialog.download_button.isEnabled() and dialog.cancel_button.isHidden()
-        assert model_setup.background_downloads() == 1
+        assert BackgroundDownloads.of().running() == 1
         fake.go_on.set()
-        assert wait_for_background_downloads(5000)
+        assert BackgroundDownloads.of().wait(5000)
     assert fake.stopped  # its next progress report ended it
     assert dialog.chosen_model() == ""
 

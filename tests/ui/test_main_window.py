@@ -25,9 +25,9 @@ WAIT = 90_000  # ms: generous, the machine may be busy
 @pytest.fixture
 def engine_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """Records (function, thread name) of every call into the model and the store."""
-    import grit_desktop.engine.library as library
-    import grit_desktop.engine.model as model
-    import grit_desktop.engine.store as store
+    import grit_desktop.engine.grit.model as model
+    import grit_desktop.engine.index.library as library
+    import grit_desktop.engine.index.store as store
 
     calls: list[tuple[str, str]] = []
     targets = [(model.GritModel, "embed"), (model.GritModel, "generate"), (model.GritModel, "prefill"),
@@ -175,8 +175,8 @@ def test_stop_ends_the_answer(qtbot: Any, app: App, home: Path) -> None:
 
 
 def test_documents_model_passes_the_model_tester(qtmodeltester: Any) -> None:
-    from grit_desktop.engine.events import FileFinished, FileParsed, FileResult, FileStarted
-    from grit_desktop.engine.records import DocumentRecord
+    from grit_desktop.engine.index.events import FileFinished, FileParsed, FileResult, FileStarted
+    from grit_desktop.engine.index.records import DocumentRecord
 
     model = DocumentsModel()
     model.set_documents([DocumentRecord("a" * 64, "/d/a.pdf", "A", "", 3, 10, 0.0, "ready", 0.0, chunks=4),
@@ -243,8 +243,8 @@ def test_a_missing_model_opens_the_setup_dialog_on_the_gui_thread(
 
 def test_an_error_mid_answer_keeps_the_window_usable(qtbot: Any, app: App,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from grit_desktop.engine.events import Retrieved, Token
-    from grit_desktop.engine.rag import Answerer
+    from grit_desktop.engine.answering.events import Retrieved, Token
+    from grit_desktop.engine.answering.rag import Answerer
 
     def broken(self: Any, question: str, *args: Any, **kwargs: Any) -> Any:
         yield Retrieved([], 1.0)

@@ -6,7 +6,7 @@ conversation work: a short follow-up ("and the second one?") is searched togethe
 previous question, and a question that names a page ("what about page 5?") first takes the
 passages on that page of the documents the conversation cited last.
 
-The answerer (`engine/rag.py`) is given what this returns; it never sees the library.
+The answerer (`engine/answering/rag.py`) is given what this returns; it never sees the library.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from grit_desktop.engine.chats import Message
-from grit_desktop.engine.library import Library
-from grit_desktop.engine.records import SearchHit, Source
+from grit_desktop.engine.index.library import Library
+from grit_desktop.engine.index.records import SearchHit, Source
 from grit_desktop.errors import GritError
 
 #: A question this short (in words) is read together with the previous one when searching.

@@ -5,7 +5,7 @@ child process means a crash costs one file (reported as such), never the app, an
 off by a timeout. It also lets the next file be read on another core while the model embeds the
 current one.
 
-The child is ``python -m grit_desktop.engine.parsing`` (or the frozen app with
+The child is ``python -m grit_desktop.engine.documents.parsing`` (or the frozen app with
 ``--pdf-reader``): it imports PyMuPDF and ``tokenizers`` only, never torch or the app's main
 module, so it starts in about a second. Requests come in on its stdin and results go out on its
 stdout as framed pickles: ``(module, name, path, ChunkOptions)`` in, a `Parsed`, `ParseFailure`
@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from grit_desktop.engine.chunking import Chunk, chunk_pages
-from grit_desktop.engine.pdf import ParsedPdf, PdfError, read_pdf
+from grit_desktop.engine.documents.chunking import Chunk, chunk_pages
+from grit_desktop.engine.documents.pdf import ParsedPdf, PdfError, read_pdf
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ _counters: dict[str, Any] = {}
 def _counter(tokenizer_dir: str) -> Any:
     """A batch token counter from the model's tokenizer, loaded once per process."""
     if tokenizer_dir not in _counters:
-        from grit_desktop.engine.chunking import tokenizer_counter
+        from grit_desktop.engine.documents.chunking import tokenizer_counter
 
         tokenizer_json = Path(tokenizer_dir) / "tokenizer.json"
         if tokenizer_json.is_file():
@@ -232,7 +232,7 @@ def reader_command() -> list[str]:
     """How to start the reader process: this Python, or the frozen app in reader mode."""
     if getattr(sys, "frozen", False):
         return [sys.executable, "--pdf-reader"]
-    return [sys.executable, "-m", "grit_desktop.engine.parsing"]
+    return [sys.executable, "-m", "grit_desktop.engine.documents.parsing"]
 
 
 class _Child:
@@ -409,7 +409,7 @@ class Parser:
 if __name__ == "__main__":
     # Run the importable module's loop, not this __main__ copy's: what it sends (Alive) and the
     # heartbeat that parse_file calls must be the classes and globals of
-    # grit_desktop.engine.parsing, which the app unpickles and the parse functions see.
-    from grit_desktop.engine import parsing as _module
+    # grit_desktop.engine.documents.parsing, which the app unpickles and the parse functions see.
+    from grit_desktop.engine.documents import parsing as _module
 
     _module.reader_main()

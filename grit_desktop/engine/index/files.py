@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from grit_desktop.engine.events import FileResult
+from grit_desktop.engine.index.events import FileResult
 
 log = logging.getLogger(__name__)
 

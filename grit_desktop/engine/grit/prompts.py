@@ -97,7 +97,7 @@ def join_docs(docs: Sequence[str]) -> str:
 
 
 def rag(mode: CacheMode, query: str, docs: Sequence[str]) -> list[Segment]:
-    """The GRIT RAG layout for ``mode`` (README, "How it works": the cache modes), generalised to many docs.
+    """The GRIT RAG layout for ``mode`` (docs/grit.md: the cache modes), generalised to many docs.
 
     With several passages, each cached passage is its own embedding pass (``<s><|embed|>\\n{doc}``),
     placed one after the other; in ``query-doc`` each passage after the query is

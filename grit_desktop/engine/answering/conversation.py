@@ -14,8 +14,7 @@ import threading
 from collections.abc import Iterator
 
 from grit_desktop.config import CacheMode
-from grit_desktop.engine.chats import Chats, Message
-from grit_desktop.engine.events import (
+from grit_desktop.engine.answering.events import (
     Answered,
     AnswerFailed,
     AnswerStored,
@@ -24,11 +23,12 @@ from grit_desktop.engine.events import (
     Retrieved,
     Token,
 )
-from grit_desktop.engine.generation import GenerationParams
-from grit_desktop.engine.library import Library
-from grit_desktop.engine.rag import Answerer
-from grit_desktop.engine.records import Source
-from grit_desktop.engine.retrieval import check_k, check_question, retrieve
+from grit_desktop.engine.answering.rag import Answerer
+from grit_desktop.engine.answering.retrieval import check_k, check_question, retrieve
+from grit_desktop.engine.chats import Chats, Message
+from grit_desktop.engine.grit.generation import GenerationParams
+from grit_desktop.engine.index.library import Library
+from grit_desktop.engine.index.records import Source
 
 NEW_CHAT = "New chat"
 TITLE_CHARS = 60

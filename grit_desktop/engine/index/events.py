@@ -1,7 +1,7 @@
-"""What the engine reports while it works, as plain data (no torch, no LanceDB).
+"""What ingestion reports while it works, as plain data (no torch, no LanceDB).
 
-`Library.ingest` yields the ingestion events, `Answerer.answer` the answer events; the CLI draws
-progress from them and the window's worker forwards them to the GUI thread as they are.
+`Library.ingest` yields these events; the CLI draws progress from them and the window's worker
+forwards them to the GUI thread as they are. The answer's events are in `answering/events.py`.
 """
 
 from __future__ import annotations
@@ -9,14 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from grit_desktop.engine.chats import Message
-from grit_desktop.engine.records import Source
-
 FileStatus = Literal["ok", "skipped", "error"]
-
-
-# ------------------------------------------------------------------------------------------------
-# ingestion
 
 
 @dataclass(frozen=True)
@@ -140,62 +133,3 @@ class IngestFinished:
 
 IngestEvent = (IngestStarted | FileStarted | FileReading | FileWaiting | FileParsed | ChunksEmbedded
                | FileFinished | IngestFinished)
-
-
-# ------------------------------------------------------------------------------------------------
-# answering
-
-
-@dataclass(frozen=True)
-class QuestionAsked:
-    """The question is stored in its chat (``created``: a chat made for it)."""
-
-    chat_id: int
-    created: bool
-    message: Message
-
-
-@dataclass(frozen=True)
-class Retrieved:
-    """The passages the model is given (only those: what did not fit the context is left out).
-    With none, ``note`` says why, for the user: the answer comes from the model alone."""
-
-    sources: list[Source]
-    retrieval_ms: float
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Token:
-    text: str
-
-
-@dataclass(frozen=True)
-class Answered:
-    text: str
-    sources: list[Source]
-    timings: dict[str, float]
-    finish: str
-
-
-@dataclass(frozen=True)
-class AnswerStored:
-    """The answer is stored in its chat (also a partial one, when stopped or failed)."""
-
-    chat_id: int
-    message: Message
-
-
-@dataclass(frozen=True)
-class AnswerFailed:
-    """The answer failed (the error is raised next): the chat is gone (``chat_removed``: it was
-    made for this question), or it holds the ``partial`` answer, or, with neither, it is as
-    before the question."""
-
-    chat_id: int
-    chat_removed: bool
-    partial: Message | None
-
-
-AnswerEvent = Retrieved | Token | Answered
-ChatEvent = QuestionAsked | Retrieved | Token | Answered | AnswerStored | AnswerFailed

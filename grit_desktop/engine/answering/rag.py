@@ -1,11 +1,11 @@
 """Answering a question from given passages: the GRIT prompt, cached generation, citations.
 
-The passages come from `engine/retrieval.py`; the answerer never sees the library.
+The passages come from `engine/answering/retrieval.py`; the answerer never sees the library.
 `Answerer.answer` is a generator of events: `Retrieved` (the numbered passages the model is
 given, before the first token), `Token` (text as it streams), `Answered` (the whole answer,
 sources, timings).
 
-Cache modes (the GRIT paper's "RAG with caching"; README, "How it works"):
+Cache modes (the GRIT paper's "RAG with caching"; docs/grit.md has each prompt):
 - ``none``: passages and question are fed to generation as one prompt (plain RAG);
 - ``doc`` (default): each passage's key/value states come from its embedding pass
   ``<s><|embed|>\\n{passage}``, laid end to end (keys re-rotated), and only the question is fed;
@@ -26,15 +26,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from grit_desktop.config import CacheMode, Settings
-from grit_desktop.engine import prompts
+from grit_desktop.engine.answering.citations import CitationFilter, strip_citations
+from grit_desktop.engine.answering.events import Answered, AnswerEvent, Retrieved, Token
+from grit_desktop.engine.answering.retrieval import Passages
 from grit_desktop.engine.chats import Message
-from grit_desktop.engine.citations import CitationFilter, strip_citations
-from grit_desktop.engine.events import Answered, AnswerEvent, Retrieved, Token
-from grit_desktop.engine.generation import GenerationParams, GenerationStats
-from grit_desktop.engine.kvcache import KVCache, KVState, concat
-from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.records import Source
-from grit_desktop.engine.retrieval import Passages
+from grit_desktop.engine.grit import prompts
+from grit_desktop.engine.grit.generation import GenerationParams, GenerationStats
+from grit_desktop.engine.grit.kvcache import KVCache, KVState, concat
+from grit_desktop.engine.grit.model import GritModel
+from grit_desktop.engine.index.records import Source
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from grit_desktop.config import DEFAULT_MODEL, Device, Quantization
-from grit_desktop.engine import loading
-from grit_desktop.engine.generation import (
+from grit_desktop.engine.grit import loading
+from grit_desktop.engine.grit.generation import (
     GenerationParams,
     GenerationStats,
     RepetitionGuard,
@@ -36,8 +36,8 @@ from grit_desktop.engine.generation import (
     StopText,
     TextStream,
 )
-from grit_desktop.engine.kvcache import KVState
-from grit_desktop.engine.prompts import embed_instruction, neutralize
+from grit_desktop.engine.grit.kvcache import KVState
+from grit_desktop.engine.grit.prompts import embed_instruction, neutralize
 from grit_desktop.errors import GritError, ModelLoadError
 
 log = logging.getLogger(__name__)

@@ -39,10 +39,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from grit_desktop.engine.span import Span
+from grit_desktop.engine.documents.span import Span
 
 if TYPE_CHECKING:
-    from grit_desktop.engine.pdf import PageText
+    from grit_desktop.engine.documents.pdf import PageText
 
 log = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ from filelock import FileLock, Timeout
 from lancedb.index import FTS, BTree, IvfRq
 from lancedb.query import MatchQuery
 
-from grit_desktop.engine.records import (
+from grit_desktop.engine.index.records import (
     ChunkRecord,
     DocStatus,
     DocumentRecord,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from grit_desktop.engine.span import Span
+from grit_desktop.engine.documents.span import Span
 
 if TYPE_CHECKING:
     import numpy as np

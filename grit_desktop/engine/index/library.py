@@ -1,6 +1,6 @@
 """The document library: adding PDFs and folders, keeping them searchable, removing them.
 
-`Library.ingest` is a generator of typed events (`engine/events.py`): the CLI draws progress
+`Library.ingest` is a generator of typed events (`engine/index/events.py`): the CLI draws progress
 from them, the GUI's worker forwards them as signals, and the caller may stop between any two events
 (a cancel flag is checked between embedding batches).
 
@@ -40,8 +40,12 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from grit_desktop.config import Settings
-from grit_desktop.engine.chunking import Chunk
-from grit_desktop.engine.events import (
+from grit_desktop.engine.documents.chunking import Chunk
+from grit_desktop.engine.documents.parsing import ChunkOptions, Parsed, ParseFailure, Parser, Ticket
+from grit_desktop.engine.documents.pdf import ParsedPdf, file_sha256
+from grit_desktop.engine.grit.model import GritModel
+from grit_desktop.engine.grit.prompts import QUERY_TASK
+from grit_desktop.engine.index.events import (
     ChunksEmbedded,
     FileFinished,
     FileParsed,
@@ -54,13 +58,9 @@ from grit_desktop.engine.events import (
     IngestStarted,
     QueueProgress,
 )
-from grit_desktop.engine.files import find_pdfs
-from grit_desktop.engine.model import GritModel
-from grit_desktop.engine.parsing import ChunkOptions, Parsed, ParseFailure, Parser, Ticket
-from grit_desktop.engine.pdf import ParsedPdf, file_sha256
-from grit_desktop.engine.prompts import QUERY_TASK
-from grit_desktop.engine.records import ChunkRecord, DocumentRecord, SearchHit
-from grit_desktop.engine.store import DocumentGone, Store, StoreError
+from grit_desktop.engine.index.files import find_pdfs
+from grit_desktop.engine.index.records import ChunkRecord, DocumentRecord, SearchHit
+from grit_desktop.engine.index.store import DocumentGone, Store, StoreError
 from grit_desktop.errors import GritError
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Answering a question: retrieval, the GRIT cached prompt and answer, citations, chats."""

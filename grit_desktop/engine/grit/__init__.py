@@ -1,0 +1,1 @@
+"""The GRIT model: one LM that embeds and generates, its prompts, KV states and sampling."""

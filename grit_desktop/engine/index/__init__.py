@@ -1,0 +1,1 @@
+"""The library: ingestion into the LanceDB store, search, and the records it holds."""
