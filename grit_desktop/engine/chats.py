@@ -26,6 +26,11 @@ from grit_desktop.errors import GritError
 
 Role = Literal["user", "assistant"]
 
+#: The title of a chat made before its first question; that question then titles it.
+NEW_CHAT = "New chat"
+#: A title made from a question is cut to this many characters.
+TITLE_CHARS = 60
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -57,6 +62,17 @@ class Message:
     sources: list[Source] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     finish: str = ""  # for answers: eos, length, cancelled, context, error
+
+
+@dataclass(frozen=True)
+class AskedIn:
+    """A question stored in its chat (`Chats.ask`): ``created`` when the chat was made for it;
+    ``history``, the chat's messages before it."""
+
+    chat_id: int
+    created: bool
+    message: Message
+    history: list[Message]
 
 
 @dataclass(frozen=True)
@@ -102,7 +118,7 @@ class Chats:
 
     # -- chats --------------------------------------------------------------------------------
 
-    def create(self, title: str = "New chat") -> ChatInfo:
+    def create(self, title: str = NEW_CHAT) -> ChatInfo:
         now = time.time()
         with self._tx() as db:
             cur = db.execute("INSERT INTO chats(title, created, updated) VALUES (?, ?, ?)",
@@ -134,6 +150,19 @@ class Chats:
         with self._tx() as db:
             if db.execute("DELETE FROM chats WHERE id = ?", (chat_id,)).rowcount == 0:
                 raise GritError(f"there is no chat {chat_id}")
+
+    def ask(self, chat_id: int | None, question: str) -> AskedIn:
+        """Store ``question`` in chat ``chat_id``; None makes a chat titled after it, and a chat
+        still called "New chat" with no message yet takes that title."""
+        created = chat_id is None
+        if chat_id is None:
+            chat_id = self.create(title_from(question)).id
+            history: list[Message] = []
+        else:
+            history = self.messages(chat_id)
+            if not history and self.get(chat_id).title == NEW_CHAT:
+                self.rename(chat_id, title_from(question))
+        return AskedIn(chat_id, created, self.add(chat_id, "user", question), history)
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -211,3 +240,9 @@ def _message(row: tuple[Any, ...]) -> Message:
     mid, chat_id, role, text, created, sources, timings, finish = row
     return Message(mid, chat_id, role, text, created,
                    [Source(**s) for s in json.loads(sources)], json.loads(timings), finish)
+
+
+def title_from(question: str) -> str:
+    """A chat's title: the question on one line, cut to TITLE_CHARS."""
+    words = " ".join(question.split())
+    return words if len(words) <= TITLE_CHARS else words[:TITLE_CHARS - 3].rstrip() + "..."

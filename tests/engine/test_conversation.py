@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from grit_desktop.config import Settings
-from grit_desktop.engine.answering.conversation import ask, title_from
+from grit_desktop.engine.answering.conversation import ask
 from grit_desktop.engine.answering.events import (
     Answered,
     AnswerFailed,
@@ -20,7 +20,7 @@ from grit_desktop.engine.answering.events import (
     Retrieved,
     Token,
 )
-from grit_desktop.engine.chats import Chats, markdown_inert, markdown_literal
+from grit_desktop.engine.chats import Chats, markdown_inert, markdown_literal, title_from
 from grit_desktop.engine.index.library import Library
 from grit_desktop.engine.index.records import Source
 from grit_desktop.errors import GritError

@@ -46,7 +46,7 @@ class Rig:
 
     def __init__(self, library: Library, answerer: Answerer) -> None:
         self.library, self.answerer, self.model = library, answerer, answerer.model
-        self.assemble, self.fit, self._question = answerer.assemble, answerer.fit, answerer._question
+        self.assemble, self.fit = answerer.assemble, answerer.fit
 
     def retrieve(self, question: str, history: Sequence[Message] = (), k: int | None = None) -> list[Source]:
         return retrieve(self.library, question, history, k).sources
@@ -156,7 +156,9 @@ def test_each_mode_lays_out_the_grit_prompt(answerer: Rig, mode: str) -> None:
     docs = ["The warranty lasts two years.", "Batteries are not covered."]
     sources = [fake_source(i + 1, d) for i, d in enumerate(docs)]
     prompt = answerer.assemble(mode, "How long?", sources)  # type: ignore[arg-type]
-    expected = prompts.rag(mode, answerer._question("How long?", 2, mode), docs)  # type: ignore[arg-type]
+    expected = prompts.answer_prompt(mode, "How long?", docs)  # type: ignore[arg-type]
+    question = "How long?" + (prompts.cite_as_numbers(2) if mode in ("none", "doc") else "")
+    assert expected == prompts.rag(mode, question, docs)  # type: ignore[arg-type]
     assert [p.segment for p in prompt.layout] == expected
     # positions are contiguous and the cached part comes first
     position = 0

@@ -30,9 +30,6 @@ from grit_desktop.engine.grit.generation import GenerationParams
 from grit_desktop.engine.index.library import Library
 from grit_desktop.engine.index.records import Source
 
-NEW_CHAT = "New chat"
-TITLE_CHARS = 60
-
 
 def ask(library: Library, answerer: Answerer, chats: Chats, question: str,
         chat_id: int | None = None, *, mode: CacheMode | None = None, k: int | None = None,
@@ -46,15 +43,8 @@ def ask(library: Library, answerer: Answerer, chats: Chats, question: str,
     """
     question = check_question(question)
     check_k(k)
-    created = chat_id is None
-    if chat_id is None:
-        chat_id = chats.create(title_from(question)).id
-        history = []
-    else:
-        history = chats.messages(chat_id)
-        if not history and chats.get(chat_id).title == NEW_CHAT:
-            chats.rename(chat_id, title_from(question))
-    asked = chats.add(chat_id, "user", question)
+    turn = chats.ask(chat_id, question)
+    chat_id, created, asked, history = turn.chat_id, turn.created, turn.message, turn.history
     yield QuestionAsked(chat_id, created, asked)
     sources: list[Source] = []
     pieces: list[str] = []
@@ -85,9 +75,3 @@ def ask(library: Library, answerer: Answerer, chats: Chats, question: str,
         if isinstance(exc, Exception):  # not when the caller closed the generator
             yield AnswerFailed(chat_id, chat_removed=created and partial is None, partial=partial)
         raise
-
-
-def title_from(question: str) -> str:
-    """A chat's title: the question on one line, cut to TITLE_CHARS."""
-    words = " ".join(question.split())
-    return words if len(words) <= TITLE_CHARS else words[:TITLE_CHARS - 3].rstrip() + "..."

@@ -85,7 +85,9 @@ class Answerer:
         """The passage texts that fit the model's context with the rest of the prompt and the
         answer: the first ``len(result)`` of ``sources`` (the last one maybe cut)."""
         budget = self.model.info.context_length - (max_new_tokens or self.settings.max_new_tokens)
-        return self._fit([self._clean(s.text) for s in sources], mode, question, history, budget)
+        texts = [prompts.neutralize(s.text, self.model.special_tokens) for s in sources]
+        frame = self._layout(mode, question, [""] * len(texts), history)
+        return self._fit(texts, frame, budget)
 
     def assemble(self, mode: CacheMode, question: str, sources: Sequence[Source],
                  history: Sequence[Message] = (), max_new_tokens: int | None = None,
@@ -93,18 +95,19 @@ class Answerer:
         """Lay out the GRIT prompt of ``mode``: cached segments' states, then fed tokens.
 
         Passages are dropped from the end (lowest ranked) or cut so that prompt and answer fit
-        the model's context (`fit`; pass its result as ``texts`` if already computed).
+        the model's context (`fit`; pass its result as ``texts`` if already computed). With no
+        passage, a plain chat turn.
         """
         if texts is None:
             texts = self.fit(mode, question, sources, history, max_new_tokens)
-        if not texts:  # nothing to cache or cite: a plain chat turn
-            eos = self.model.tokenizer.eos_token or "</s>"
-            turns = [prompts.Turn(u, a) for u, a in self._recent_turns(history)]
-            chat = prompts.chat(self._clean(question.strip()), turns, eos)
-            return self._build(mode, [prompts.Segment(chat, True, False, "prompt")], [])
-        segments = prompts.rag(mode, self._question(question, len(texts), mode), texts)
-        segments = self._with_history(segments, history)
+        segments = self._layout(mode, question, texts, history)
         return self._build(mode, segments, [s.chunk_id for s in sources[: len(texts)]])
+
+    def _layout(self, mode: CacheMode, question: str, texts: Sequence[str],
+                history: Sequence[Message]) -> list[prompts.Segment]:
+        eos = self.model.tokenizer.eos_token or "</s>"
+        return prompts.answer_prompt(mode, question, texts, self._recent_turns(history), eos,
+                                     self.model.special_tokens)
 
     def _build(self, mode: CacheMode, segments: list[prompts.Segment], chunk_ids: list[str]) -> Prompt:
         keys = _keys(mode, segments, chunk_ids)
@@ -167,52 +170,31 @@ class Answerer:
             state = state.clone()
         return state, False
 
-    def _clean(self, text: str) -> str:
-        return prompts.neutralize(text, self.model.special_tokens)
-
-    def _question(self, question: str, n_docs: int, mode: CacheMode) -> str:
-        q = self._clean(question.strip())
-        if n_docs and mode in ("none", "doc"):
-            q += prompts.cite_as_numbers(n_docs)
-        return q
-
-    def _with_history(self, segments: list[prompts.Segment],
-                      history: Sequence[Message]) -> list[prompts.Segment]:
-        """Put earlier turns (most recent first, within a budget) before the last user turn."""
-        turns = self._recent_turns(history)
-        if not turns:
-            return segments
-        eos = self.model.tokenizer.eos_token or "</s>"
-        past = prompts.past_turns([prompts.Turn(u, a) for u, a in turns], eos)
-        last = segments[-1]
-        at = last.text.index(prompts.USER)
-        text = f"{last.text[:at]}{past}\n{last.text[at:]}"
-        return [*segments[:-1], prompts.Segment(text, last.bos, last.cached, last.role)]
-
-    def _recent_turns(self, history: Sequence[Message]) -> list[tuple[str, str]]:
-        pairs: list[tuple[str, str]] = []
+    def _recent_turns(self, history: Sequence[Message]) -> list[prompts.Turn]:
+        """The earlier exchanges that go back into the prompt: the most recent first, within
+        HISTORY_TOKENS, each answer without its citations (their numbers meant that turn's
+        passages)."""
+        pairs: list[prompts.Turn] = []
         pending: str | None = None
         for m in history:
             if m.role == "user":
                 pending = m.text
             elif pending is not None:
-                pairs.append((self._clean(pending), self._clean(strip_citations(m.text))))
+                pairs.append(prompts.Turn(pending, strip_citations(m.text)))
                 pending = None
-        kept: list[tuple[str, str]] = []
+        kept: list[prompts.Turn] = []
         used = 0
-        for u, a in reversed(pairs):
-            cost = self.model.count_tokens(u) + self.model.count_tokens(a) + 8
+        for turn in reversed(pairs):
+            cost = self.model.count_tokens(turn.user) + self.model.count_tokens(turn.assistant) + 8
             if used + cost > HISTORY_TOKENS:
                 break
-            kept.insert(0, (u, a))
+            kept.insert(0, turn)
             used += cost
         return kept
 
-    def _fit(self, texts: list[str], mode: CacheMode, question: str, history: Sequence[Message],
-             budget: int) -> list[str]:
-        """Passages that fit ``budget`` tokens together with the rest of the prompt."""
-        frame = prompts.rag(mode, self._question(question, len(texts), mode), [""] * len(texts))
-        frame = self._with_history(frame, history)
+    def _fit(self, texts: list[str], frame: list[prompts.Segment], budget: int) -> list[str]:
+        """Passages that fit ``budget`` tokens together with the rest of the prompt (``frame``:
+        the prompt with every passage empty)."""
         fixed = sum(self.model.count_tokens(s.text) + s.bos for s in frame) + _MARGIN
         room = budget - fixed
         kept: list[str] = []

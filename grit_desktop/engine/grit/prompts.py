@@ -131,3 +131,25 @@ def rag(mode: CacheMode, query: str, docs: Sequence[str]) -> list[Segment]:
             Segment(f"\n{USER}{ANSWER_PRIOR_QUERY}\n{ASSISTANT}", False, False, "prompt"),
         ]
     raise ValueError(f"unknown cache mode {mode!r}; choose one of {', '.join(CACHE_MODES)}")
+
+
+def answer_prompt(mode: CacheMode, question: str, docs: Sequence[str], history: Sequence[Turn] = (),
+                  eos: str = "</s>", specials: Sequence[str] = ()) -> list[Segment]:
+    """The whole prompt of an answer, in one place: with ``docs``, the RAG layout of ``mode``
+    (in ``none`` and ``doc`` the question is followed by `cite_as_numbers`) with the earlier
+    turns put before the last user turn; without, a plain chat turn. Every text is passed
+    through `neutralize` with ``specials``."""
+    clean = [neutralize(t, specials) for t in (question.strip(), *docs)]
+    question, docs = clean[0], clean[1:]
+    turns = [Turn(neutralize(t.user, specials), neutralize(t.assistant, specials)) for t in history]
+    if not docs:
+        return [Segment(chat(question, turns, eos), bos=True, cached=False, role="prompt")]
+    if mode in ("none", "doc"):
+        question += cite_as_numbers(len(docs))
+    segments = rag(mode, question, docs)
+    if not turns:
+        return segments
+    last = segments[-1]
+    at = last.text.index(USER)
+    text = f"{last.text[:at]}{past_turns(turns, eos)}\n{last.text[at:]}"
+    return [*segments[:-1], Segment(text, last.bos, last.cached, last.role)]
