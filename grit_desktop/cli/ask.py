@@ -38,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
     check_k(args.k)
     with open_session(args, with_model=True) as session:
         events = session.ask(args.question, args.chat, mode=args.cache, k=args.k)
-        chat_id, done = _stream(events, show=not args.json)
+        try:
+            chat_id, done = _stream(events, show=not args.json)
+        finally:
+            events.close()  # before the session closes the chats
     if args.json:
         print(json.dumps({"chat": chat_id, "answer": done.text, "finish": done.finish,
                           "sources": [asdict(s) for s in done.sources], "timings": done.timings},

@@ -16,7 +16,7 @@ Threading: a session is used from one thread (the worker's, or the CLI's); `stop
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 
 from grit_desktop.config import CacheMode, Settings, save_settings
@@ -182,7 +182,8 @@ class Session:
     # -- chats ----------------------------------------------------------------------------------
 
     def ask(self, question: str, chat_id: int | None = None, *, mode: CacheMode | None = None,
-            k: int | None = None, cancel: threading.Event | None = None) -> Iterator[ChatEvent]:
+            k: int | None = None,
+            cancel: threading.Event | None = None) -> Generator[ChatEvent, None, None]:
         """Ask in a chat (None: a new one): see `conversation.ask` for the events."""
         if self._answerer is None:
             raise GritError("The model is not loaded yet. Pick or download it first (Settings).")

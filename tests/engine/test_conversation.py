@@ -114,6 +114,19 @@ def test_a_failure_is_announced_with_what_the_chat_holds(chats: Chats, empty_lib
     assert isinstance(failed, AnswerFailed) and failed.chat_removed and failed.partial is None
 
 
+def test_a_caller_that_stops_once_the_answer_is_stored_adds_nothing(
+        chats: Chats, empty_library: Library) -> None:
+    """`grit-desktop ask` stops reading at AnswerStored: closing the generator there must not
+    store the answer a second time as "stopped"."""
+    events = ask(empty_library, Scripted(["Two", " years."]), chats, "How long?")  # type: ignore[arg-type]
+    for event in events:
+        if isinstance(event, AnswerStored):
+            break
+    events.close()
+    [chat] = chats.all()
+    assert [(m.role, m.finish) for m in chats.messages(chat.id)] == [("user", ""), ("assistant", "eos")]
+
+
 def test_ctrl_c_mid_answer_keeps_it_as_stopped(chats: Chats, empty_library: Library) -> None:
     class Interrupted(Scripted):
         def answer(self, question: str, passages: Any, history: Any, **kwargs: Any) -> Iterator[Any]:

@@ -11,7 +11,7 @@ failure is announced by `AnswerFailed` (what the chat now holds) before the erro
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from grit_desktop.config import CacheMode
 from grit_desktop.engine.answering.events import (
@@ -34,7 +34,7 @@ from grit_desktop.engine.index.records import Source
 def ask(library: Library, answerer: Answerer, chats: Chats, question: str,
         chat_id: int | None = None, *, mode: CacheMode | None = None, k: int | None = None,
         params: GenerationParams | None = None,
-        cancel: threading.Event | None = None) -> Iterator[ChatEvent]:
+        cancel: threading.Event | None = None) -> Generator[ChatEvent, None, None]:
     """Ask ``question`` in chat ``chat_id`` (None: a new chat), answered from ``library``.
 
     Yields `QuestionAsked` first, then the answer's events, and ends with `AnswerStored`. When
@@ -48,6 +48,7 @@ def ask(library: Library, answerer: Answerer, chats: Chats, question: str,
     yield QuestionAsked(chat_id, created, asked)
     sources: list[Source] = []
     pieces: list[str] = []
+    stored: Message | None = None
     try:
         passages = retrieve(library, question, history, k)
         for event in answerer.answer(question, passages, history, mode=mode, params=params,
@@ -60,8 +61,7 @@ def ask(library: Library, answerer: Answerer, chats: Chats, question: str,
             if isinstance(event, Answered):
                 stored = chats.add(chat_id, "assistant", event.text, event.sources, event.timings,
                                    event.finish)
-                yield AnswerStored(chat_id, stored)
-                return
+                break
     except BaseException as exc:
         partial: Message | None = None
         if not "".join(pieces).strip():  # nothing answered: no trace of the question
@@ -75,3 +75,5 @@ def ask(library: Library, answerer: Answerer, chats: Chats, question: str,
         if isinstance(exc, Exception):  # not when the caller closed the generator
             yield AnswerFailed(chat_id, chat_removed=created and partial is None, partial=partial)
         raise
+    if stored is not None:  # outside the try: a caller that stops here has lost nothing
+        yield AnswerStored(chat_id, stored)
