@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import get_args
 
-from grit_desktop.cli.common import k_option, open_session, printable
+from grit_desktop.cli.common import (
+    add_scope_options,
+    k_option,
+    load_session_model,
+    open_session,
+    printable,
+    scope_from,
+)
 from grit_desktop.config import CacheMode
 from grit_desktop.engine.answering.events import (
     Answered,
@@ -30,14 +37,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chat", type=int, help="continue this chat (see 'grit-desktop chats')")
     p.add_argument("--cache", choices=get_args(CacheMode), help="GRIT cache mode (default: settings, doc)")
     p.add_argument("--k", type=k_option, help="passages to give the model, 1 to 64 (default: settings)")
+    add_scope_options(p)
     p.add_argument("--json", action="store_true", help="print one object {answer, sources, timings}")
 
 
 def run(args: argparse.Namespace) -> int:
     check_question(args.question)  # before the model loads: an empty question fails at once
     check_k(args.k)
-    with open_session(args, with_model=True) as session:
-        events = session.ask(args.question, args.chat, mode=args.cache, k=args.k)
+    with open_session(args, with_model=False) as session:
+        scope = scope_from(args, session)  # before the model loads: an unknown document fails at once
+        load_session_model(session)
+        events = session.ask(args.question, args.chat, scope=scope, mode=args.cache, k=args.k)
         try:
             chat_id, done = _stream(events, show=not args.json)
         finally:

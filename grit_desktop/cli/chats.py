@@ -31,5 +31,6 @@ def run(args: argparse.Namespace) -> int:
         print("No chats yet. Ask something: grit-desktop ask \"...\"")
     for c in items if not args.json else ():
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
-        print(f"{c.id:>5}  {when}  {plural(c.messages, 'message'):>12}  {printable(c.title)}")
+        scope = f"  (asks {printable(c.scope.describe())})" if c.scope else ""
+        print(f"{c.id:>5}  {when}  {plural(c.messages, 'message'):>12}  {printable(c.title)}{scope}")
     return 0

@@ -11,6 +11,7 @@ from rich.status import Status
 
 from grit_desktop.config import Device, Quantization, Settings, data_dir, load_settings
 from grit_desktop.engine.grit.model import GritModel, LoadOptions
+from grit_desktop.engine.index.records import Scope
 from grit_desktop.engine.session import Session
 
 
@@ -53,9 +54,14 @@ def open_session(args: argparse.Namespace, with_model: bool) -> Session:
     terminal sees a spinner meanwhile: seconds for GritLM-7B)."""
     session = Session(data_dir(args.data_dir), settings_from(args))
     if with_model:
-        with _loading(session.settings.model):
-            session.load_model()
+        load_session_model(session)
     return session
+
+
+def load_session_model(session: Session) -> None:
+    """Load the session's model, with a spinner on a terminal."""
+    with _loading(session.settings.model):
+        session.load_model()
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -85,3 +91,18 @@ def k_option(text: str) -> int:
 
 def short_id(doc_id: str) -> str:
     return doc_id[:12]
+
+
+def add_scope_options(p: argparse.ArgumentParser) -> None:
+    """``--doc ID`` and ``--folder PATH``, each repeatable: ask or search only those documents."""
+    p.add_argument("--doc", action="append", default=[], metavar="ID",
+                   help="only this document (id, unique id prefix or path); repeat for more")
+    p.add_argument("--folder", action="append", default=[], metavar="PATH",
+                   help="only the documents under this folder; repeat for more")
+
+
+def scope_from(args: argparse.Namespace, session: Session) -> Scope | None:
+    """The scope the options name, None when they name none."""
+    if not args.doc and not args.folder:
+        return None
+    return session.scope_of(args.doc, args.folder)

@@ -17,11 +17,11 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from grit_desktop.engine.index.records import Source
+from grit_desktop.engine.index.records import Scope, Source
 from grit_desktop.errors import GritError
 
 Role = Literal["user", "assistant"]
@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS chats (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     title TEXT NOT NULL,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    scope TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -73,6 +74,7 @@ class AskedIn:
     created: bool
     message: Message
     history: list[Message]
+    scope: Scope = Scope()  # the documents the question is asked of (empty: all)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class ChatInfo:
     created: float
     updated: float
     messages: int
+    scope: Scope = Scope()  # the documents its questions are asked of (empty: all)
 
 
 class Chats:
@@ -95,6 +98,9 @@ class Chats:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(chats)")}
+            if "scope" not in columns:  # a history from before chats had a scope
+                self._db.execute("ALTER TABLE chats ADD COLUMN scope TEXT NOT NULL DEFAULT '{}'")
         except sqlite3.DatabaseError as exc:
             raise GritError(f"the chat history {path} cannot be opened: {exc}") from exc
 
@@ -118,21 +124,29 @@ class Chats:
 
     # -- chats --------------------------------------------------------------------------------
 
-    def create(self, title: str = NEW_CHAT) -> ChatInfo:
+    def create(self, title: str = NEW_CHAT, scope: Scope = Scope()) -> ChatInfo:
         now = time.time()
         with self._tx() as db:
-            cur = db.execute("INSERT INTO chats(title, created, updated) VALUES (?, ?, ?)",
-                             (title, now, now))
-        return ChatInfo(int(cur.lastrowid or 0), title, now, now, 0)
+            cur = db.execute("INSERT INTO chats(title, created, updated, scope) VALUES (?, ?, ?, ?)",
+                             (title, now, now, json.dumps(scope.to_json())))
+        return ChatInfo(int(cur.lastrowid or 0), title, now, now, 0, scope)
 
     def all(self) -> list[ChatInfo]:
         """All chats, most recently active first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT c.id, c.title, c.created, c.updated, COUNT(m.id) FROM chats c "
+                "SELECT c.id, c.title, c.created, c.updated, COUNT(m.id), c.scope FROM chats c "
                 "LEFT JOIN messages m ON m.chat_id = c.id GROUP BY c.id ORDER BY c.updated DESC, c.id DESC"
             ).fetchall()
-        return [ChatInfo(*row) for row in rows]
+        return [ChatInfo(row[0], row[1], row[2], row[3], row[4], Scope.from_json(_json_or_none(row[5])))
+                for row in rows]
+
+    def set_scope(self, chat_id: int, scope: Scope) -> None:
+        """Ask the chat's next questions of ``scope`` (empty: the whole library)."""
+        with self._tx() as db:
+            if db.execute("UPDATE chats SET scope = ? WHERE id = ?",
+                          (json.dumps(scope.to_json()), chat_id)).rowcount == 0:
+                raise GritError(f"there is no chat {chat_id}")
 
     def get(self, chat_id: int) -> ChatInfo:
         for chat in self.all():
@@ -151,18 +165,23 @@ class Chats:
             if db.execute("DELETE FROM chats WHERE id = ?", (chat_id,)).rowcount == 0:
                 raise GritError(f"there is no chat {chat_id}")
 
-    def ask(self, chat_id: int | None, question: str) -> AskedIn:
+    def ask(self, chat_id: int | None, question: str, scope: Scope | None = None) -> AskedIn:
         """Store ``question`` in chat ``chat_id``; None makes a chat titled after it, and a chat
-        still called "New chat" with no message yet takes that title."""
+        still called "New chat" with no message yet takes that title. ``scope`` (None: the
+        chat's own) becomes the chat's scope."""
         created = chat_id is None
         if chat_id is None:
-            chat_id = self.create(title_from(question)).id
+            chat = self.create(title_from(question), scope or Scope())
             history: list[Message] = []
         else:
+            chat = self.get(chat_id)
             history = self.messages(chat_id)
-            if not history and self.get(chat_id).title == NEW_CHAT:
+            if not history and chat.title == NEW_CHAT:
                 self.rename(chat_id, title_from(question))
-        return AskedIn(chat_id, created, self.add(chat_id, "user", question), history)
+            if scope is not None and scope != chat.scope:
+                self.set_scope(chat_id, scope)
+                chat = replace(chat, scope=scope)
+        return AskedIn(chat.id, created, self.add(chat.id, "user", question), history, chat.scope)
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -201,6 +220,8 @@ class Chats:
         chat = self.get(chat_id)
         lines = [f"# {markdown_literal(chat.title)}", "",
                  f"_Exported from grit-desktop on {time.strftime('%Y-%m-%d %H:%M')}_", ""]
+        if chat.scope:
+            lines += [f"_Asked of {markdown_literal(chat.scope.describe())}_", ""]
         for m in self.messages(chat_id):
             who = "You" if m.role == "user" else "Assistant"
             lines += [f"## {who}", "", markdown_inert(m.text.strip()) or "_(no text)_", ""]
@@ -246,3 +267,10 @@ def title_from(question: str) -> str:
     """A chat's title: the question on one line, cut to TITLE_CHARS."""
     words = " ".join(question.split())
     return words if len(words) <= TITLE_CHARS else words[:TITLE_CHARS - 3].rstrip() + "..."
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:  # a damaged scope is read as the whole library
+        return None

@@ -15,6 +15,7 @@ Threading: a session is used from one thread (the worker's, or the CLI's); `stop
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ from grit_desktop.engine.grit.model import GritModel, LoadOptions, ModelInfo
 from grit_desktop.engine.index.events import FileStarted, IngestEvent, IngestFinished
 from grit_desktop.engine.index.files import find_pdfs
 from grit_desktop.engine.index.library import Library
-from grit_desktop.engine.index.records import DocumentRecord
+from grit_desktop.engine.index.records import DocumentRecord, Scope
 from grit_desktop.errors import GritError
 
 CHATS_FILE = "chats.sqlite"
@@ -181,16 +182,30 @@ class Session:
 
     # -- chats ----------------------------------------------------------------------------------
 
-    def ask(self, question: str, chat_id: int | None = None, *, mode: CacheMode | None = None,
-            k: int | None = None,
+    def ask(self, question: str, chat_id: int | None = None, *, scope: Scope | None = None,
+            mode: CacheMode | None = None, k: int | None = None,
             cancel: threading.Event | None = None) -> Generator[ChatEvent, None, None]:
-        """Ask in a chat (None: a new one): see `conversation.ask` for the events."""
+        """Ask in a chat (None: a new one), of the documents of ``scope`` (None: the chat's
+        own; see `scope_of`): see `conversation.ask` for the events."""
         if self._answerer is None:
             raise GritError("The model is not loaded yet. Pick or download it first (Settings).")
         s = self.settings
         params = GenerationParams(s.max_new_tokens, s.temperature, s.top_p)
-        return ask(self.library, self._answerer, self.chats, question, chat_id, mode=mode, k=k,
-                   params=params, cancel=cancel)
+        return ask(self.library, self._answerer, self.chats, question, chat_id, scope=scope,
+                   mode=mode, k=k, params=params, cancel=cancel)
+
+    def scope_of(self, docs: Iterable[str] = (), folders: Iterable[str | Path] = ()) -> Scope:
+        """A scope from documents (id, unique id prefix or path, as `Library.find` takes them)
+        and folders; GritError for a document not in the library or a folder that is not one."""
+        doc_ids = tuple(dict.fromkeys(self.library.find(d).doc_id for d in docs))
+        paths: list[str] = []
+        for folder in folders:
+            path = Path(folder).expanduser().resolve()
+            if not path.is_dir() and not any(d.path.startswith(os.path.join(path, ""))
+                                             for d in self.library.documents()):
+                raise GritError(f"{folder} is not a folder")
+            paths.append(str(path))
+        return Scope(doc_ids, tuple(dict.fromkeys(paths)))
 
     def all_chats(self) -> list[ChatInfo]:
         return self.chats.all()

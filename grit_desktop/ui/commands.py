@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grit_desktop.config import Device, Quantization, Settings
+from grit_desktop.engine.index.records import Scope
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class RemoveDocument:
 class Ask:
     chat_id: int | None  # None: a new chat is created, titled after the question
     question: str
+    scope: Scope | None = None  # the documents asked of, kept by the chat (None: the chat's own)
 
 
 @dataclass(frozen=True)

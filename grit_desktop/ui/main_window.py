@@ -47,7 +47,7 @@ from grit_desktop.engine.index.events import (
     describe_progress,
 )
 from grit_desktop.engine.index.files import find_pdfs
-from grit_desktop.engine.index.records import DocumentRecord, Source
+from grit_desktop.engine.index.records import DocumentRecord, Scope, Source
 from grit_desktop.ui.chat_view import ChatView, Composer, MessageWidget
 from grit_desktop.ui.models import ChatsModel, DocumentsModel, Role
 
@@ -57,7 +57,7 @@ class MainWindow(QMainWindow):
     ingestRequested = Signal(list)           # paths
     cancelIngestRequested = Signal()
     removeRequested = Signal(str)            # doc id
-    askRequested = Signal(object, str)       # chat id or None, question
+    askRequested = Signal(object, str, object)  # chat id or None, question, Scope
     stopRequested = Signal()
     openChatRequested = Signal(int)
     renameChatRequested = Signal(int, str)
@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.chat_id: int | None = None
+        self.scope = Scope()  # what the next question is asked of: the open chat's scope
         self.answering = False
         self.model_ready = False
         self.documents = DocumentsModel()
@@ -191,6 +192,22 @@ class MainWindow(QMainWindow):
         self.chat_view = ChatView()
         self.chat_view.citationClicked.connect(self.open_source)
         layout.addWidget(self.chat_view, 1)
+        scope_row = QHBoxLayout()
+        self.scope_label = QLabel()
+        self.scope_label.setObjectName("scopeLabel")
+        self.scope_label.setTextFormat(Qt.TextFormat.PlainText)
+        scope_row.addWidget(self.scope_label, 1)
+        self.scope_button = QPushButton("Ask only the selected documents")
+        self.scope_button.setToolTip("This chat's questions go to the documents selected in the "
+                                     "library (select rows there first)")
+        self.scope_button.clicked.connect(self.scope_to_selection)
+        scope_row.addWidget(self.scope_button)
+        self.scope_clear = QPushButton("Whole library")
+        self.scope_clear.setToolTip("This chat's questions go to every document again")
+        self.scope_clear.clicked.connect(lambda: self.set_scope(Scope()))
+        scope_row.addWidget(self.scope_clear)
+        layout.addLayout(scope_row)
+        self.set_scope(Scope())
         row = QHBoxLayout()
         self.composer = Composer()
         self.composer.submitted.connect(self.ask)
@@ -283,7 +300,7 @@ class MainWindow(QMainWindow):
         live = self.chat_view.start_answer()
         if self.ingest_bar.isVisible():
             live.show_note("Waiting for the current indexing step to finish…")
-        self.askRequested.emit(self.chat_id, question)
+        self.askRequested.emit(self.chat_id, question, self.scope)
 
     def _send_clicked(self) -> None:
         text = self.composer.toPlainText().strip()
@@ -295,8 +312,34 @@ class MainWindow(QMainWindow):
         if self.answering:
             self.stopRequested.emit()
 
+    def scope_to_selection(self) -> None:
+        """Ask this chat's next questions of the documents selected in the library."""
+        rows = sorted({i.row() for i in self.doc_table.selectionModel().selectedRows()})
+        ids = tuple(d.doc_id for d in (self.documents.row(r) for r in rows) if d.doc_id)
+        if not ids:
+            self.show_message("Select the documents to ask in the library first (Ctrl+click for "
+                              "several), then choose \"Ask only the selected documents\".")
+            return
+        self.set_scope(Scope(ids))
+
+    def set_scope(self, scope: Scope) -> None:
+        """Show ``scope`` as what the next question is asked of."""
+        self.scope = scope
+        self.scope_clear.setVisible(bool(scope))
+        if not scope:
+            self.scope_label.setText("Asks the whole library")
+            self.scope_label.setToolTip("")
+            return
+        titles = {r.doc_id: r.title for r in self.documents.rows() if r.doc_id}
+        names = [titles.get(d, "a document no longer in the library") for d in scope.doc_ids]
+        shown = names[:3] + ([f"{len(names) - 3} more"] if len(names) > 3 else [])
+        folders = Scope(folders=scope.folders).describe() if scope.folders else ""
+        self.scope_label.setText("Asks only: " + "; ".join([*shown, *([folders] if folders else [])]))
+        self.scope_label.setToolTip("\n".join([*names, *scope.folders]))
+
     def new_chat(self) -> None:
         self.chat_id = None
+        self.set_scope(Scope())
         self.chat_view.clear()
         self.chat_list.clearSelection()
         self.composer.setFocus()
@@ -460,6 +503,9 @@ class MainWindow(QMainWindow):
         self._select_chat()
 
     def on_chat_opened(self, chat_id: int, messages: list[Message]) -> None:
+        if chat_id != self.chat_id:  # another chat: its own scope
+            row = self.chats.row_of(chat_id)
+            self.set_scope(self.chats.chat(row).scope if row is not None else Scope())
         self.chat_id = chat_id
         if not (self._echoed is not None and not messages):  # a chat made for the question shown
             self.chat_view.set_messages(messages)

@@ -61,7 +61,7 @@ def connect_window(window: MainWindow, dispatch: Dispatcher) -> None:
     window.ingestRequested.connect(lambda paths: dispatch.submit(cmd.Ingest(tuple(paths))), direct)
     window.cancelIngestRequested.connect(dispatch.stop_ingest, direct)
     window.removeRequested.connect(lambda doc_id: dispatch.submit(cmd.RemoveDocument(doc_id)), direct)
-    window.askRequested.connect(lambda chat, q: dispatch.submit(cmd.Ask(chat, q)), direct)
+    window.askRequested.connect(lambda chat, q, scope: dispatch.submit(cmd.Ask(chat, q, scope)), direct)
     window.stopRequested.connect(dispatch.stop_answer, direct)
     window.openChatRequested.connect(lambda chat: dispatch.submit(cmd.OpenChat(chat)), direct)
     window.renameChatRequested.connect(

@@ -233,7 +233,8 @@ class EngineWorker(QObject):
 
     def _ask(self, command: Ask) -> None:
         self._stop_answer.clear()
-        events = self.session.ask(command.question, command.chat_id, cancel=self._stop_answer)
+        events = self.session.ask(command.question, command.chat_id, scope=command.scope,
+                                  cancel=self._stop_answer)
         chat_id = command.chat_id
         try:
             for event in events:

@@ -306,3 +306,36 @@ def test_a_question_the_engine_refuses_goes_back_to_the_composer(qtbot: Any, app
     qtbot.waitUntil(lambda: not app.window.answering, timeout=WAIT)
     assert app.window.chat_view.messages == [] and app.window.composer.toPlainText() == "   "
     assert "empty" in app.window.message_text.text()
+
+
+def test_asking_only_the_selected_documents(qtbot: Any, app: App, tmp_path: Path) -> None:
+    """Select a document, ask only of it: every source is from it, the chat keeps that scope
+    (shown again when the chat is reopened), and a new chat asks the whole library."""
+    window = app.window
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    filler = "This page talks about the warranty of the product, at some length, to fill it."
+    pdfs.make_pdf(docs / "a.pdf", [f"Alpha page {n}. {filler}" for n in range(1, 5)], title="Alpha")
+    pdfs.make_pdf(docs / "b.pdf", [f"Beta page {n}. {filler}" for n in range(1, 5)], title="Beta")
+    window.ingest([str(docs)])
+    qtbot.waitUntil(lambda: [r.status for r in window.documents.rows()] == ["ready", "ready"], timeout=WAIT)
+    window.scope_to_selection()  # nothing selected: it says what to do, the scope stays
+    assert "Select the documents" in window.message_text.text() and not window.scope
+    beta = [r.title for r in window.documents.rows()].index("Beta")
+    window.doc_table.selectRow(beta)
+    window.scope_button.click()
+    assert window.scope_label.text() == "Asks only: Beta" and window.scope_clear.isVisible()
+    window.ask("warranty")
+    qtbot.waitUntil(lambda: not window.answering, timeout=WAIT)
+    answer = window.chat_view.messages[-1]
+    assert answer.sources and {s.title for s in answer.sources} == {"Beta"}
+    chat_id = window.chat_id
+    qtbot.waitUntil(lambda: window.chats.row_of(chat_id) is not None, timeout=WAIT)  # type: ignore[arg-type]
+    window.new_chat()
+    assert window.scope_label.text() == "Asks the whole library" and not window.scope_clear.isVisible()
+    window.openChatRequested.emit(chat_id)
+    qtbot.waitUntil(lambda: window.chat_id == chat_id, timeout=WAIT)
+    assert window.scope_label.text() == "Asks only: Beta"
+    window.ask("and the product?")  # the reopened chat asks of its own scope
+    qtbot.waitUntil(lambda: not window.answering, timeout=WAIT)
+    assert {s.title for s in window.chat_view.messages[-1].sources} == {"Beta"}

@@ -28,14 +28,16 @@ from grit_desktop.engine.answering.retrieval import check_k, check_question, ret
 from grit_desktop.engine.chats import Chats, Message
 from grit_desktop.engine.grit.generation import GenerationParams
 from grit_desktop.engine.index.library import Library
-from grit_desktop.engine.index.records import Source
+from grit_desktop.engine.index.records import Scope, Source
 
 
 def ask(library: Library, answerer: Answerer, chats: Chats, question: str,
-        chat_id: int | None = None, *, mode: CacheMode | None = None, k: int | None = None,
+        chat_id: int | None = None, *, scope: Scope | None = None, mode: CacheMode | None = None,
+        k: int | None = None,
         params: GenerationParams | None = None,
         cancel: threading.Event | None = None) -> Generator[ChatEvent, None, None]:
-    """Ask ``question`` in chat ``chat_id`` (None: a new chat), answered from ``library``.
+    """Ask ``question`` in chat ``chat_id`` (None: a new chat), answered from ``library``: from
+    the documents of ``scope``, which becomes the chat's (None: the chat's own scope).
 
     Yields `QuestionAsked` first, then the answer's events, and ends with `AnswerStored`. When
     the answer fails, yields `AnswerFailed` and raises the error. GritError, before anything is
@@ -43,14 +45,14 @@ def ask(library: Library, answerer: Answerer, chats: Chats, question: str,
     """
     question = check_question(question)
     check_k(k)
-    turn = chats.ask(chat_id, question)
+    turn = chats.ask(chat_id, question, scope)
     chat_id, created, asked, history = turn.chat_id, turn.created, turn.message, turn.history
     yield QuestionAsked(chat_id, created, asked)
     sources: list[Source] = []
     pieces: list[str] = []
     stored: Message | None = None
     try:
-        passages = retrieve(library, question, history, k)
+        passages = retrieve(library, question, history, k, turn.scope)
         for event in answerer.answer(question, passages, history, mode=mode, params=params,
                                      cancel=cancel):
             if isinstance(event, Retrieved):

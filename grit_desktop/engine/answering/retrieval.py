@@ -20,7 +20,7 @@ import numpy as np
 
 from grit_desktop.engine.chats import Message
 from grit_desktop.engine.index.library import Library
-from grit_desktop.engine.index.records import SearchHit, Source
+from grit_desktop.engine.index.records import Scope, SearchHit, Source
 from grit_desktop.errors import GritError
 
 #: A question this short (in words) is read together with the previous one when searching.
@@ -30,6 +30,8 @@ MAX_K = 64
 NO_DOCUMENTS = ("When this was asked, no document of the library was ready: this answer comes "
                 "from the model alone.")
 NO_MATCH = "No passage of the library matched: this answer comes from the model alone."
+NO_DOCUMENTS_IN_SCOPE = ("None of the documents this chat asks of is in the library and ready: this "
+                         "answer comes from the model alone.")
 _PAGE_REF = re.compile(r"\b(?:pages?|pp?\.)\s*(\d{1,5})(?:\s*(?:-|–|to)\s*(\d{1,5}))?", re.I)
 
 
@@ -44,21 +46,24 @@ class Passages:
 
 
 def retrieve(library: Library, question: str, history: Sequence[Message] = (),
-             k: int | None = None) -> Passages:
-    """The ``k`` passages of ``library`` for ``question`` (``k`` None: the setting).
+             k: int | None = None, scope: Scope = Scope()) -> Passages:
+    """The ``k`` passages of ``library`` for ``question`` (``k`` None: the setting), from the
+    documents in ``scope`` only (empty: all); both searches are prefiltered to them, so a small
+    scope still gives ``k`` passages when it holds that many.
 
     GritError for an empty question or ``k`` outside 1..MAX_K.
     """
     t0 = time.perf_counter()
     question = check_question(question)
     k = check_k(k) or library.settings.top_k
-    ready = [d.doc_id for d in library.documents() if d.status == "ready"]
-    if not ready:  # an empty library: the question is answered without passages
-        return Passages([], NO_DOCUMENTS, (time.perf_counter() - t0) * 1000)
+    ready = library.ready_in(scope)
+    if not ready:  # nothing to search: the question is answered without passages
+        note = NO_DOCUMENTS_IN_SCOPE if scope else NO_DOCUMENTS
+        return Passages([], note, (time.perf_counter() - t0) * 1000)
     query = search_text(question, history)
     vector = library.query_vector(query)
     on_pages = _passages_on_pages(library, question, history, vector, k, ready)
-    hits = library.search(query, k, "hybrid", vector=vector)
+    hits = library.search(query, k, "hybrid", ready if scope else None, vector=vector)
     chosen = _merge(on_pages, hits, k)
     sources = [Source.of(n, hit) for n, hit in enumerate(chosen, 1)]
     return Passages(sources, "" if sources else NO_MATCH, (time.perf_counter() - t0) * 1000)
@@ -104,7 +109,8 @@ def _passages_on_pages(library: Library, question: str, history: Sequence[Messag
     if not pages:
         return []
     found: list[tuple[float, SearchHit]] = []
-    for doc_id in _last_cited_docs(history) or ready:
+    cited = [d for d in _last_cited_docs(history) if d in ready]
+    for doc_id in cited or ready:
         for chunk in library.store.chunks_of(doc_id):
             if any(chunk.page_start <= p <= chunk.page_end for p in pages):
                 hit = library.store.chunk(chunk.chunk_id)

@@ -59,7 +59,7 @@ from grit_desktop.engine.index.events import (
     QueueProgress,
 )
 from grit_desktop.engine.index.files import find_pdfs
-from grit_desktop.engine.index.records import ChunkRecord, DocumentRecord, SearchHit
+from grit_desktop.engine.index.records import ChunkRecord, DocumentRecord, Scope, SearchHit
 from grit_desktop.engine.index.store import DocumentGone, Store, StoreError
 from grit_desktop.errors import GritError
 
@@ -190,6 +190,10 @@ class Library:
         if mode == "vector":
             return self.store.search_vector(vector, k, doc_ids)
         return self.store.search_hybrid(vector, query, k, doc_ids)
+
+    def ready_in(self, scope: Scope) -> list[str]:
+        """The ids of the ready documents in ``scope`` (every ready one when it is empty)."""
+        return [d.doc_id for d in scope.select(self.documents()) if d.status == "ready"]
 
     def query_vector(self, query: str) -> np.ndarray:
         """The embedding of a search: ``query`` with the query instruction."""

@@ -7,6 +7,8 @@ database or the model.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -98,3 +100,44 @@ class Source(Span):
         return cls(n=n, chunk_id=hit.chunk_id, doc_id=hit.doc_id, title=hit.title, path=hit.path,
                    score=hit.score, text=hit.text, page_start=hit.page_start,
                    page_end=hit.page_end, char_start=hit.char_start, char_end=hit.char_end)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The documents a question is asked of: ``doc_ids``, and every document whose file lies
+    under one of ``folders`` (absolute paths; a document added there later is in scope too).
+    Empty: the whole library."""
+
+    doc_ids: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.doc_ids or self.folders)
+
+    def select(self, docs: Iterable[DocumentRecord]) -> list[DocumentRecord]:
+        """The documents of ``docs`` in this scope (all of them when the scope is empty)."""
+        if not self:
+            return list(docs)
+        ids = set(self.doc_ids)
+        folders = [os.path.join(f, "") for f in self.folders]
+        return [d for d in docs if d.doc_id in ids or any(d.path.startswith(f) for f in folders)]
+
+    def describe(self) -> str:
+        """``2 documents and ~/Papers``; ``the whole library`` when empty."""
+        if not self:
+            return "the whole library"
+        n = len(self.doc_ids)
+        parts = [f"{n} document{'s' if n != 1 else ''}"] if n else []
+        home = os.path.expanduser("~")
+        for folder in self.folders:
+            inside = folder == home or folder.startswith(home + os.sep)
+            parts.append("~" + folder[len(home):] if inside else folder)
+        return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"docs": list(self.doc_ids), "folders": list(self.folders)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[str]] | None) -> Scope:
+        data = data or {}
+        return cls(tuple(data.get("docs", ())), tuple(data.get("folders", ())))
