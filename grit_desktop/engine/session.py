@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grit_desktop.config import CacheMode, Settings, save_settings
 from grit_desktop.engine.answering.conversation import ask
@@ -32,7 +33,18 @@ from grit_desktop.engine.index.events import FileStarted, IngestEvent, IngestFin
 from grit_desktop.engine.index.files import find_pdfs
 from grit_desktop.engine.index.library import Library
 from grit_desktop.engine.index.records import DocumentRecord, Scope
+from grit_desktop.engine.index.watched import (
+    SETTLE_S,
+    FolderState,
+    WatchedFolder,
+    WatchList,
+    folder_state,
+    plan_folder,
+)
 from grit_desktop.errors import GritError
+
+if TYPE_CHECKING:
+    from grit_desktop.engine.index.watcher import FolderWatcher
 
 CHATS_FILE = "chats.sqlite"
 
@@ -52,6 +64,10 @@ class Session:
         self.on_wait: Callable[[str], None] | None = None
         self._stop_ingest = threading.Event()
         self._ingest_paths: list[str] = []
+        self._sync_folders: list[str] = []
+        self._watch_list = WatchList(home)
+        self._watcher: FolderWatcher | None = None
+        self._watch_stamp: tuple[int, int] | None = None
         self._waiting: list[str] = []
         self._ingesting: Iterator[IngestEvent] | None = None
         self._seen_version: int | None = None
@@ -74,6 +90,7 @@ class Session:
         return self._chats
 
     def close(self) -> None:
+        self.stop_watching()
         if self._library is not None:
             self._library.close()
         if self._chats is not None:
@@ -116,9 +133,10 @@ class Session:
         return self.library.remove(doc_id_or_path)
 
     def ingest(self, paths: Iterable[str | Path], cancel: threading.Event | None = None, *,
-               resume: bool = True) -> Iterator[IngestEvent]:
-        """Add PDFs and folders now: the library's events (see `Library.ingest`)."""
-        return self.library.ingest(paths, cancel, resume=resume)
+               resume: bool = True, sync: Iterable[str] = ()) -> Iterator[IngestEvent]:
+        """Add PDFs and folders now, and bring the watched folders ``sync`` in step with the
+        disk: the library's events (see `Library.ingest`)."""
+        return self.library.ingest(paths, cancel, resume=resume, sync=list(sync))
 
     # Queued ingestion, for a front end that does other things between two steps.
 
@@ -131,11 +149,13 @@ class Session:
     def ingesting(self) -> bool:
         return self._ingesting is not None
 
-    def queue_ingest(self, paths: Iterable[str]) -> None:
-        """Add ``paths`` to what is to be ingested; an empty call still finishes what an earlier
-        run left half-done. Starts when the model is loaded; `step_ingest` runs it."""
+    def queue_ingest(self, paths: Iterable[str], sync: Iterable[str] = ()) -> None:
+        """Add ``paths`` to what is to be ingested, and the watched folders ``sync`` to those to
+        bring in step with the disk; an empty call still finishes what an earlier run left
+        half-done. Starts when the model is loaded; `step_ingest` runs it."""
         paths = list(paths)
         self._ingest_paths.extend(paths)
+        self._sync_folders.extend(f for f in sync if f not in self._sync_folders)
         files, _ = find_pdfs(paths)  # the folders' PDFs, listed at once as waiting
         self._waiting.extend(str(f) for f in files if str(f) not in self._waiting)
         if self.model is not None and self._ingesting is None:
@@ -143,7 +163,7 @@ class Session:
 
     def needs_ingest(self) -> bool:
         """Whether there is queued or interrupted work (worth a `queue_ingest`)."""
-        return bool(self._ingest_paths) or bool(self.library.interrupted())
+        return bool(self._ingest_paths or self._sync_folders) or bool(self.library.interrupted())
 
     def step_ingest(self) -> IngestEvent | None:
         """The next event of the queued ingestion, None when there is none. After the last,
@@ -159,6 +179,10 @@ class Session:
             raise
         if isinstance(event, FileStarted) and event.path in self._waiting:
             self._waiting.remove(event.path)
+        if isinstance(event, IngestFinished) and event.settling and self._watcher is not None:
+            for folder in {self._watch_list.owner(p) for p in event.settling} - {None}:
+                assert folder is not None
+                self._watcher.poke(folder.path, SETTLE_S)  # come back once they are written
         if event is None or isinstance(event, IngestFinished):
             self._ingest_ended()
         return event
@@ -169,16 +193,79 @@ class Session:
 
     def _start_ingest(self) -> None:
         paths, self._ingest_paths = self._ingest_paths, []
+        folders, self._sync_folders = self._sync_folders, []
         self._stop_ingest.clear()
-        self._ingesting = self.library.ingest(paths, self._stop_ingest)
+        self._ingesting = self.library.ingest(paths, self._stop_ingest, sync=folders)
 
     def _ingest_ended(self) -> None:
         self._ingesting = None
-        if self._ingest_paths and not self._stop_ingest.is_set():
+        if (self._ingest_paths or self._sync_folders) and not self._stop_ingest.is_set():
             self._start_ingest()
         else:
             self._ingest_paths.clear()
+            self._sync_folders.clear()
             self._waiting.clear()
+
+    # -- watched folders ------------------------------------------------------------------------
+
+    def watched(self) -> list[WatchedFolder]:
+        """The watched folders (shared with other processes on this data folder)."""
+        return self._watch_list.folders()
+
+    def watch(self, folder: str | Path) -> WatchedFolder:
+        """Watch ``folder`` (it is synced with the next `queue_ingest` or `sync`); GritError
+        when it is not a folder or already lies in a watched one."""
+        added, _ = self._watch_list.add(folder)
+        self._rewatch()
+        return added
+
+    def unwatch(self, folder: str | Path) -> WatchedFolder:
+        """Stop watching ``folder``; its documents stay in the library."""
+        removed = self._watch_list.remove(folder)
+        self._rewatch()
+        return removed
+
+    def sync(self, folders: Iterable[str] | None = None, cancel: threading.Event | None = None,
+             ) -> Iterator[IngestEvent]:
+        """Bring ``folders`` (None: every watched one) in step with the disk, once: the
+        library's events."""
+        chosen = [f.path for f in self.watched()] if folders is None else list(folders)
+        return self.library.ingest((), cancel, sync=chosen)
+
+    def folder_states(self) -> list[FolderState]:
+        """Each watched folder as the library panel shows it (sizes and times only: cheap)."""
+        docs = self.library.documents()
+        return [folder_state(plan_folder(f.path, docs), docs) for f in self.watched()]
+
+    def start_watching(self, on_change: Callable[[str], None]) -> None:
+        """Notice changes in the watched folders while running: ``on_change(folder)`` (from
+        another thread) once one has changed and is quiet; then `queue_ingest(sync=...)` it."""
+        if self._watcher is None:
+            from grit_desktop.engine.index.watcher import FolderWatcher  # watchdog, when needed
+
+            self._watcher = FolderWatcher(on_change)
+        self._rewatch()
+
+    def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+
+    def watch_list_changed(self) -> bool:
+        """Whether the watched folders changed (maybe in another process) since last asked;
+        also watches again the folders that came back online."""
+        stamp = self._watch_list.stamp()
+        changed = stamp != self._watch_stamp
+        if changed:
+            self._rewatch()
+        elif self._watcher is not None:
+            changed = bool(self._watcher.refresh())
+        return changed
+
+    def _rewatch(self) -> None:
+        self._watch_stamp = self._watch_list.stamp()
+        if self._watcher is not None:
+            self._watcher.set_folders(f.path for f in self._watch_list.folders())
 
     # -- chats ----------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FileStatus = Literal["ok", "skipped", "error"]
+FileStatus = Literal["ok", "skipped", "error", "removed"]  # removed: its file was deleted
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,7 @@ class IngestFinished:
     cancelled: bool = False
     seconds: float = 0.0
     notice: str = ""  # something the user should know although every file ended well
+    settling: list[str] = field(default_factory=list)  # files still being written: the next sync
 
     @property
     def failed(self) -> list[FileResult]:

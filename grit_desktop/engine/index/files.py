@@ -13,6 +13,11 @@ from grit_desktop.engine.index.events import FileResult
 log = logging.getLogger(__name__)
 
 
+def is_supported(name: str) -> bool:
+    """Whether a file of this name is one the library reads (by its extension, any case)."""
+    return name.lower().endswith(".pdf")
+
+
 def find_pdfs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[FileResult]]:
     """PDF files under ``paths`` (files taken as given, folders searched recursively).
 
@@ -62,7 +67,7 @@ def _walk(folder: Path, add: Callable[[Path], None], seen_dirs: set[tuple[int, i
         try:
             if entry.is_dir():
                 _walk(Path(entry.path), add, seen_dirs)
-            elif entry.is_file() and entry.name.lower().endswith(".pdf"):
+            elif entry.is_file() and is_supported(entry.name):
                 add(Path(entry.path))
         except OSError:
             continue

@@ -61,6 +61,7 @@ from grit_desktop.engine.index.events import (
 from grit_desktop.engine.index.files import find_pdfs
 from grit_desktop.engine.index.records import ChunkRecord, DocumentRecord, Scope, SearchHit
 from grit_desktop.engine.index.store import DocumentGone, Store, StoreError
+from grit_desktop.engine.index.watched import FolderPlan, plan_folder
 from grit_desktop.errors import GritError
 
 log = logging.getLogger(__name__)
@@ -208,17 +209,23 @@ class Library:
         return doc
 
     def ingest(self, paths: Iterable[str | os.PathLike[str]],
-               cancel: threading.Event | None = None, *, resume: bool = True) -> Iterator[IngestEvent]:
+               cancel: threading.Event | None = None, *, resume: bool = True,
+               sync: Sequence[str] = ()) -> Iterator[IngestEvent]:
         """Add PDFs and folders; yields progress events, ends with `IngestFinished`.
 
         With ``resume``, documents an earlier run left half-indexed are finished first (or
-        cleaned up when their file is gone or changed).
+        cleaned up when their file is gone or changed). ``sync``: watched folders to bring in
+        step with the disk first (`watched.py`): moved files are followed, new and changed
+        ones indexed, documents whose file is gone removed.
         """
         t0 = time.perf_counter()
         model = self._require_model()
         files, results = find_pdfs(paths)
+        synced, settling = self._sync(sync)
+        results.extend(synced)
         resumed = self._resumable() if resume else []
         queue = [*resumed, *(f for f in files if f not in resumed)]
+        queue.extend(f for f in settling.pop("changed") if f not in queue)
         yield IngestStarted(len(queue) + len(results), len(resumed))
         total = len(queue) + len(results)
         for i, bad in enumerate(results):
@@ -255,7 +262,77 @@ class Library:
         except StoreError as exc:  # what was indexed is searchable all the same
             notice = f"The documents are indexed, but the library could not be tidied. {exc}"
             log.warning("%s", notice)
-        yield IngestFinished(results, cancelled, time.perf_counter() - t0, notice)
+        yield IngestFinished(results, cancelled, time.perf_counter() - t0, notice,
+                             [str(f) for f in settling["settling"]])
+
+    # -- watched folders ----------------------------------------------------------------------
+
+    def _sync(self, folders: Sequence[str]) -> tuple[list[FileResult], dict[str, list[Path]]]:
+        """Follow moves and removals in ``folders``; returns their results, and the files to
+        index (``changed``) or to leave for the next pass (``settling``)."""
+        todo: dict[str, list[Path]] = {"changed": [], "settling": []}
+        if not folders:
+            return [], todo
+        docs = self.documents()
+        plans = [plan_folder(f, docs) for f in folders]
+        for plan in plans:
+            if plan.offline or plan.error:
+                log.info("watched folder %s: %s", plan.folder, plan.error or "offline")
+            todo["changed"].extend(plan.changed)
+            todo["settling"].extend(plan.settling)
+        results = self._follow_moves(plans, todo["changed"])
+        moved = {r.path for r in results}
+        todo["changed"] = [f for f in todo["changed"] if str(f) not in moved]
+        for plan in plans:
+            if plan.settling:
+                continue  # a file still being copied may be a gone document's new place
+            for doc in plan.gone:
+                if doc.doc_id in {r.doc_id for r in results}:
+                    continue  # moved
+                result = self._remove_gone(doc)
+                if result is not None:
+                    results.append(result)
+        return results, todo
+
+    def _follow_moves(self, plans: Sequence[FolderPlan], changed: Sequence[Path]) -> list[FileResult]:
+        """Point documents whose file is gone at the new file with the same content."""
+        gone = {d.doc_id: d for plan in plans for d in plan.gone if d.status == "ready"}
+        if not gone:
+            return []
+        results: list[FileResult] = []
+        for file in changed:
+            if self.store.document_by_path(str(file)) is not None:
+                continue  # a changed file, not a new one
+            try:
+                st = file.stat()
+                doc = gone.pop(file_sha256(file), None)
+            except OSError:
+                continue
+            if doc is None:
+                continue
+            current = self.store.document(doc.doc_id)
+            if current is None or current.path != doc.path:
+                continue  # another process moved or removed it meanwhile
+            self.store.put_document(replace(current, path=str(file), mtime=st.st_mtime, bytes=st.st_size))
+            log.info("%s moved to %s: its %d chunks are kept", doc.path, file, doc.chunks)
+            results.append(FileResult(str(file), "skipped", doc.doc_id, doc.title, doc.pages,
+                                      doc.chunks, reason=f"moved from {doc.path}"))
+            if not gone:
+                break
+        return results
+
+    def _remove_gone(self, doc: DocumentRecord) -> FileResult | None:
+        """Remove a document whose file was deleted; None when it is not for this pass (being
+        indexed, or moved or removed by another process meanwhile)."""
+        current = self.store.document(doc.doc_id)
+        if current is None or current.path != doc.path or current.status == "indexing":
+            return None  # a half-indexed one is cleaned up by `_resumable`
+        if os.path.exists(doc.path):
+            return None
+        self.store.delete_document(doc.doc_id)
+        log.info("removed %s: its file was deleted", doc.path)
+        return FileResult(doc.path, "removed", doc.doc_id, doc.title, doc.pages, doc.chunks,
+                          reason="its file was deleted")
 
     # -- one file -----------------------------------------------------------------------------
 
