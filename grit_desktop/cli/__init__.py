@@ -13,12 +13,26 @@ import sys
 from collections.abc import Sequence
 
 from grit_desktop import __version__
-from grit_desktop.cli import ask, bench, chats, docs, download, embed, export, gui, ingest, remove, search
+from grit_desktop.cli import (
+    ask,
+    bench,
+    chats,
+    docs,
+    download,
+    embed,
+    export,
+    gui,
+    ingest,
+    remove,
+    search,
+    sync,
+    watch,
+)
 from grit_desktop.cli.common import global_options
 from grit_desktop.errors import GritError
 
 #: Each subcommand module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
-COMMANDS = (gui, ingest, docs, search, remove, ask, chats, export, embed, download, bench)
+COMMANDS = (gui, ingest, watch, sync, docs, search, remove, ask, chats, export, embed, download, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,9 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     with open_session(args, with_model=True) as session:
-        events = session.ingest(args.paths, resume=not args.no_resume)
-        finished = _follow(events, err, show_bar=err.is_terminal and not args.json)
-    if args.json:
+        return finish(session.ingest(args.paths, resume=not args.no_resume), args.json, err)
+
+
+def finish(events: Iterator[IngestEvent], as_json: bool, err: Console) -> int:
+    """Follow an ingestion (or a sync) to its end; print its results; the exit status."""
+    finished = _follow(events, err, show_bar=err.is_terminal and not as_json)
+    if as_json:
         print(json.dumps([asdict(r) for r in finished.results], indent=2))
     else:
         _summary(finished)
@@ -90,19 +94,24 @@ def _follow(events: Iterator[IngestEvent], err: Console, show_bar: bool) -> Inge
             elif isinstance(event, IngestFinished):
                 if event.notice:
                     err.print(f"[yellow]note[/] {escape(event.notice)}", highlight=False, soft_wrap=True)
+                for path in event.settling:
+                    err.print(f"[yellow]later[/] {escape(path)}: still being written; the next sync "
+                              "takes it", highlight=False, soft_wrap=True)
                 return event
     raise RuntimeError("ingest ended without a result")
 
 
 def _line(err: Console, event: FileFinished) -> None:
     r = event.result
-    mark = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]", "error": "[red]error[/]"}[r.status]
+    mark = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]", "error": "[red]error[/]",
+            "removed": "[magenta]removed[/]"}[r.status]
     detail = f"{plural(r.pages, 'page')}, {plural(r.chunks, 'chunk')}" if r.status == "ok" else r.reason
     err.print(f"{mark} {escape(r.path)}: {escape(detail)}", highlight=False, soft_wrap=True)
 
 
 def _summary(done: IngestFinished) -> None:
-    counts = {s: sum(r.status == s for r in done.results) for s in ("ok", "skipped", "error")}
+    counts = {s: sum(r.status == s for r in done.results) for s in ("ok", "skipped", "error", "removed")}
     word = "cancelled after" if done.cancelled else "done in"
-    print(f"{counts['ok']} indexed, {counts['skipped']} skipped, {counts['error']} failed; "
+    removed = f", {counts['removed']} removed" if counts["removed"] else ""
+    print(f"{counts['ok']} indexed, {counts['skipped']} skipped, {counts['error']} failed{removed}; "
           f"{word} {done.seconds:.1f} s", file=sys.stdout)
