@@ -25,6 +25,7 @@ DEFAULT_MODEL = "GritLM/GritLM-7B"
 
 Device = Literal["auto", "cuda", "cpu"]
 Quantization = Literal["auto", "nf4", "none"]
+WatchChoice = Literal["ask", "always", "never"]
 CacheMode = Literal["none", "doc", "query", "query-doc", "doc-query"]
 
 
@@ -59,6 +60,10 @@ class Settings:
     kv_cache_mb: int = _setting(2048, "Memory budget of the key/value cache of passages, in MiB.")
     chunk_tokens: int = _setting(512, "Longest passage, in tokens.")
     chunk_overlap_tokens: int = _setting(64, "Tokens shared by consecutive passages.")
+    watch_folders: WatchChoice = _setting(
+        "ask", "A folder added or dropped in the window: ask whether to watch it (keep the library "
+        "in step with it), always watch, or never."
+    )
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the first field whose value is out of range."""

@@ -153,10 +153,12 @@ class Session:
         """Add ``paths`` to what is to be ingested, and the watched folders ``sync`` to those to
         bring in step with the disk; an empty call still finishes what an earlier run left
         half-done. Starts when the model is loaded; `step_ingest` runs it."""
-        paths = list(paths)
+        paths, sync = list(paths), list(sync)
         self._ingest_paths.extend(paths)
         self._sync_folders.extend(f for f in sync if f not in self._sync_folders)
         files, _ = find_pdfs(paths)  # the folders' PDFs, listed at once as waiting
+        docs = self.library.documents() if sync else []
+        files.extend(f for folder in sync for f in plan_folder(folder, docs).changed)
         self._waiting.extend(str(f) for f in files if str(f) not in self._waiting)
         if self.model is not None and self._ingesting is None:
             self._start_ingest()

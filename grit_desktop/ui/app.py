@@ -62,6 +62,8 @@ class App(QObject):
         connect_window(self.window, self.dispatch)
         self.window.settingsRequested.connect(self.edit_settings)
         self.window.modelSetupRequested.connect(lambda: self.setup_model(""))
+        self.window.watch_choice = settings.watch_folders
+        self.window.watchChoiceRemembered.connect(self._remember_watch_choice)
         self.worker: Any = None
         self.loader = EngineLoader()
         self.loader.loaded.connect(self.start_engine)
@@ -102,8 +104,12 @@ class App(QObject):
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.dispatch.submit(cmd.ApplySettings(self.settings.replace(model=dialog.chosen_model())))
 
+    def _remember_watch_choice(self, choice: str) -> None:
+        self.dispatch.submit(cmd.ApplySettings(self.settings.replace(watch_folders=choice)))
+
     def _settings_applied(self, settings: Settings) -> None:
         self.settings = settings
+        self.window.watch_choice = settings.watch_folders
 
     def shutdown(self) -> None:
         if self.worker is not None:

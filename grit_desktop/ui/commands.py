@@ -26,6 +26,21 @@ class Ingest:
 
 
 @dataclass(frozen=True)
+class Watch:
+    folder: str  # watched from now on, and synced at once
+
+
+@dataclass(frozen=True)
+class Unwatch:
+    folder: str  # no longer watched; its documents stay
+
+
+@dataclass(frozen=True)
+class SyncFolders:
+    folders: tuple[str, ...]  # watched folders to bring in step with the disk
+
+
+@dataclass(frozen=True)
 class RemoveDocument:
     doc_id: str
 
@@ -69,7 +84,7 @@ class Quit:
     pass
 
 
-Command = (LoadModel | Ingest | RemoveDocument | Ask | OpenChat | RenameChat | DeleteChat | ExportChat
-           | ApplySettings | Quit)
+Command = (LoadModel | Ingest | Watch | Unwatch | SyncFolders | RemoveDocument | Ask | OpenChat
+           | RenameChat | DeleteChat | ExportChat | ApplySettings | Quit)
 
 

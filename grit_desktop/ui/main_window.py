@@ -8,6 +8,7 @@ which owns those dialogs. All methods run on the GUI thread.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QDockWidget,
     QFileDialog,
     QFrame,
@@ -48,7 +50,9 @@ from grit_desktop.engine.index.events import (
 )
 from grit_desktop.engine.index.files import find_pdfs
 from grit_desktop.engine.index.records import DocumentRecord, Scope, Source
+from grit_desktop.engine.index.watched import FolderState
 from grit_desktop.ui.chat_view import ChatView, Composer, MessageWidget
+from grit_desktop.ui.folders import FolderList, short_path
 from grit_desktop.ui.models import ChatsModel, DocumentsModel, Role
 
 
@@ -56,6 +60,10 @@ class MainWindow(QMainWindow):
     # requests, to the worker (see wiring.py)
     ingestRequested = Signal(list)           # paths
     cancelIngestRequested = Signal()
+    watchRequested = Signal(str)             # folder: watch it (and sync it now)
+    unwatchRequested = Signal(str)           # folder: stop watching (its documents stay)
+    syncRequested = Signal(str)              # watched folder: sync it now
+    watchChoiceRemembered = Signal(str)      # "always" or "never": the watch_folders setting
     removeRequested = Signal(str)            # doc id
     askRequested = Signal(object, str, object)  # chat id or None, question, Scope
     stopRequested = Signal()
@@ -69,6 +77,8 @@ class MainWindow(QMainWindow):
     _banner_key: str | None = None
     _echoed: str | None = None  # a question shown before the engine took it
     _ingest_files: tuple[int, int] = (0, 0)  # files finished, files in this ingestion
+    #: A folder added or dropped: "ask" whether to watch it, "always", "never" (the setting).
+    watch_choice = "ask"
 
     def __init__(self) -> None:
         super().__init__()
@@ -143,6 +153,12 @@ class MainWindow(QMainWindow):
         self.remove_button.clicked.connect(self.remove_selected)
         lib_head.addWidget(self.remove_button)
         layout.addLayout(lib_head)
+        self.folder_list = FolderList()
+        self.folder_list.syncRequested.connect(self.syncRequested)
+        self.folder_list.unwatchRequested.connect(self.unwatch)
+        self.folder_list.askRequested.connect(lambda folder: self.set_scope(Scope(folders=(folder,))))
+        self.folder_list.folderSelected.connect(lambda _folder: self._filter_documents())
+        layout.addWidget(self.folder_list)
         self.doc_table = QTableView()
         self.doc_table.setModel(self.documents)
         self.doc_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -154,6 +170,8 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.doc_table.doubleClicked.connect(self._doc_double_clicked)
+        self.documents.modelReset.connect(self._filter_documents)
+        self.documents.rowsInserted.connect(self._filter_documents)
         layout.addWidget(self.doc_table, 3)
         progress_row = QHBoxLayout()
         self.ingest_label = QLabel("")
@@ -266,13 +284,59 @@ class MainWindow(QMainWindow):
             self.ingest([folder])
 
     def ingest(self, paths: list[str]) -> None:
+        """Add dropped or chosen files and folders; a folder may be watched (`watch_choice`)."""
+        folders = [p for p in paths if Path(p).is_dir()]
+        if folders and self._want_watch(folders):
+            self._list_waiting(folders)
+            for folder in folders:
+                self.watchRequested.emit(folder)
+            paths = [p for p in paths if p not in folders]
+            if not paths:
+                return
+        self._list_waiting(paths)
+        self.ingestRequested.emit(paths)
+
+    def unwatch(self, folder: str) -> None:
+        answer = QMessageBox.question(
+            self, "Stop watching", f"Stop watching {short_path(folder)}?\n\nIts documents stay in the "
+            "library; new, changed and deleted files there are no longer followed.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.unwatchRequested.emit(folder)
+
+    def watch_question(self, folders: list[str]) -> QMessageBox:
+        """The question `ingest` asks before adding ``folders`` (``watch_choice`` "ask")."""
+        names = ", ".join(short_path(f) for f in folders[:3]) + (" …" if len(folders) > 3 else "")
+        box = QMessageBox(QMessageBox.Icon.Question, "Watch the folder?",
+                          f"Keep the library in step with {names}?", parent=self)
+        box.setInformativeText("Watched: files added, changed, moved or deleted there later are "
+                               "followed while the app runs (and caught up at start). Added once: "
+                               "only the files there now are added.")
+        box.addButton("Watch", QMessageBox.ButtonRole.YesRole)
+        box.addButton("Add once", QMessageBox.ButtonRole.NoRole)
+        # Parented: PySide6 does not hand a parentless check box to the message box, and would
+        # delete it with its Python wrapper.
+        box.setCheckBox(QCheckBox("Remember my choice (Settings › Watch added folders)", box))
+        return box
+
+    def _want_watch(self, folders: list[str]) -> bool:
+        if self.watch_choice in ("always", "never"):
+            return self.watch_choice == "always"
+        box = self.watch_question(folders)
+        box.exec()
+        watch = box.buttonRole(box.clickedButton()) == QMessageBox.ButtonRole.YesRole
+        check = box.checkBox()
+        if check is not None and check.isChecked():
+            self.watch_choice = "always" if watch else "never"
+            self.watchChoiceRemembered.emit(self.watch_choice)
+        return watch
+
+    def _list_waiting(self, paths: list[str]) -> None:
         files, _ = find_pdfs(paths)  # listed at once, even before the engine has started
         waiting = [r.path for r in self.documents.rows() if r.status == "waiting"]
         self.documents.set_waiting([*waiting, *(str(f) for f in files if str(f) not in waiting)])
         if not self.model_ready:
             self.show_message("The model is still loading: the documents will be added once it is ready.",
                               key="model-loading")
-        self.ingestRequested.emit(paths)
 
     def remove_selected(self) -> None:
         rows = sorted({i.row() for i in self.doc_table.selectionModel().selectedRows()})
@@ -313,9 +377,15 @@ class MainWindow(QMainWindow):
             self.stopRequested.emit()
 
     def scope_to_selection(self) -> None:
-        """Ask this chat's next questions of the documents selected in the library."""
-        rows = sorted({i.row() for i in self.doc_table.selectionModel().selectedRows()})
+        """Ask this chat's next questions of the documents selected in the library (or, none
+        selected, of the watched folder selected)."""
+        rows = sorted({i.row() for i in self.doc_table.selectionModel().selectedRows()
+                       if not self.doc_table.isRowHidden(i.row())})
         ids = tuple(d.doc_id for d in (self.documents.row(r) for r in rows) if d.doc_id)
+        folder = self.folder_list.selected()
+        if not ids and folder is not None:
+            self.set_scope(Scope(folders=(folder,)))
+            return
         if not ids:
             self.show_message("Select the documents to ask in the library first (Ctrl+click for "
                               "several), then choose \"Ask only the selected documents\".")
@@ -374,6 +444,11 @@ class MainWindow(QMainWindow):
 
     def open_source(self, source: Source) -> None:
         """Show the cited page in the in-app viewer, the passage highlighted."""
+        known = {r.doc_id for r in self.documents.rows() if r.doc_id}
+        if source.doc_id and known and source.doc_id not in known:
+            self.show_message(f"{source.title} is no longer in the library (its file was deleted or "
+                              "removed): the answer keeps its text, but the page cannot be shown.")
+            return
         if self.viewer is None:
             from grit_desktop.ui.pdf_viewer import PdfViewer
 
@@ -458,6 +533,16 @@ class MainWindow(QMainWindow):
     def on_documents(self, docs: list[DocumentRecord]) -> None:
         self.documents.set_documents(docs)
 
+    def on_folders(self, states: list[FolderState]) -> None:
+        self.folder_list.set_states(states)
+
+    def _filter_documents(self) -> None:
+        """Only the selected watched folder's documents, or all."""
+        folder = self.folder_list.selected()
+        inside = os.path.join(folder, "") if folder else ""
+        for i, row in enumerate(self.documents.rows()):
+            self.doc_table.setRowHidden(i, bool(inside) and not row.path.startswith(inside))
+
     def on_ingest_queued(self, paths: list[str]) -> None:
         """Every accepted file is listed at once, as waiting, until its turn."""
         self.documents.set_waiting(paths)
@@ -491,10 +576,12 @@ class MainWindow(QMainWindow):
             self.ingest_bar.hide()
             self.cancel_button.hide()
             ok = sum(r.status == "ok" for r in event.results)
+            removed = sum(r.status == "removed" for r in event.results)
             failed = len(event.failed)
             word = "Stopped" if event.cancelled else "Done"
             failures = f", {failed} could not be read" if failed else ""
-            self.ingest_label.setText(f"{word}: {ok} added{failures}")
+            gone = f", {removed} removed (deleted from disk)" if removed else ""
+            self.ingest_label.setText(f"{word}: {ok} added{gone}{failures}")
             if event.notice:
                 self.show_message(event.notice)
 

@@ -129,9 +129,15 @@ class DocumentsModel(QAbstractTableModel):
             if row is not None:
                 self._rows[row].done, self._rows[row].total = event.done, event.total
                 self._changed(row)
+        elif isinstance(event, FileFinished) and event.result.status == "removed":
+            row = self._find(event.result.path)
+            if row is not None:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._rows[row]
+                self.endRemoveRows()
         elif isinstance(event, FileFinished):
             r = event.result
-            status = {"ok": "ready", "skipped": "ready", "error": "error"}[r.status]
+            status = "error" if r.status == "error" else "ready"
             self._upsert(r.path, Row(r.title or Path(r.path).name, r.path, r.pages, status,
                                      r.reason if r.status == "error" else "", r.doc_id))
         elif isinstance(event, IngestFinished):

@@ -45,7 +45,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Model": ("model", "device", "quantization"),
     "Answers": ("top_k", "temperature", "top_p", "max_new_tokens", "cache_mode"),
     "Library": ("chunk_tokens", "chunk_overlap_tokens", "embed_max_tokens", "embed_batch_tokens",
-                "kv_cache_mb"),
+                "kv_cache_mb", "watch_folders"),
 }
 LABELS = {
     "model": "Model", "device": "Device", "quantization": "Weights",
@@ -53,7 +53,7 @@ LABELS = {
     "max_new_tokens": "Longest answer", "cache_mode": "GRIT caching",
     "chunk_tokens": "Passage length", "chunk_overlap_tokens": "Passage overlap",
     "embed_max_tokens": "Longest embedded text", "embed_batch_tokens": "Embedding batch",
-    "kv_cache_mb": "Passage cache",
+    "kv_cache_mb": "Passage cache", "watch_folders": "Watch added folders",
 }
 #: (minimum, maximum, step, suffix) of number fields; others get `_ANY_INT` / `_ANY_FLOAT`.
 RANGES: dict[str, tuple[float, float, float, str]] = {

@@ -60,6 +60,9 @@ def connect_window(window: MainWindow, dispatch: Dispatcher) -> None:
     direct = Qt.ConnectionType.DirectConnection
     window.ingestRequested.connect(lambda paths: dispatch.submit(cmd.Ingest(tuple(paths))), direct)
     window.cancelIngestRequested.connect(dispatch.stop_ingest, direct)
+    window.watchRequested.connect(lambda folder: dispatch.submit(cmd.Watch(folder)), direct)
+    window.unwatchRequested.connect(lambda folder: dispatch.submit(cmd.Unwatch(folder)), direct)
+    window.syncRequested.connect(lambda folder: dispatch.submit(cmd.SyncFolders((folder,))), direct)
     window.removeRequested.connect(lambda doc_id: dispatch.submit(cmd.RemoveDocument(doc_id)), direct)
     window.askRequested.connect(lambda chat, q, scope: dispatch.submit(cmd.Ask(chat, q, scope)), direct)
     window.stopRequested.connect(dispatch.stop_answer, direct)
@@ -81,6 +84,7 @@ def connect_worker(worker: EngineWorker, window: MainWindow) -> None:
         (worker.documentsChanged, window.on_documents),
         (worker.ingestEvent, window.on_ingest_event),
         (worker.ingestQueued, window.on_ingest_queued),
+        (worker.foldersChanged, window.on_folders),
         (worker.chatsChanged, window.on_chats),
         (worker.chatOpened, window.on_chat_opened),
         (worker.chatGone, window.on_chat_gone),

@@ -14,7 +14,12 @@ batch) at a time, and between steps the worker serves any waiting command first.
 
 Other processes (``grit-desktop ingest`` in a terminal) may change the library meanwhile: when
 idle, the worker checks the library's version every POLL_S seconds and sends the documents again
-when it changed, so the window shows them without a restart.
+when it changed, so the window shows them without a restart; the same for the list of watched
+folders (``grit-desktop watch``).
+
+Watched folders: the session's watcher (a thread of its own) reports a folder that changed; the
+worker takes that as a `SyncFolders` command, queued like any other, so the folder is synced
+between two steps of whatever runs. Every watched folder is synced once at start.
 
 Threading contract: everything below `_run` executes on the worker thread; `submit`,
 `stop_answer`, `stop_ingest` and `shutdown` may be called from any thread.
@@ -50,6 +55,9 @@ from grit_desktop.ui.commands import (
     Quit,
     RemoveDocument,
     RenameChat,
+    SyncFolders,
+    Unwatch,
+    Watch,
 )
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,7 @@ class EngineWorker(QObject):
     documentsChanged = Signal(list)   # list[DocumentRecord]
     ingestEvent = Signal(object)      # one IngestEvent
     ingestQueued = Signal(list)       # list[str]: every accepted file not started yet
+    foldersChanged = Signal(list)     # list[FolderState]: the watched folders
     # chats
     chatsChanged = Signal(list)       # list[ChatInfo]
     chatOpened = Signal(int, list)    # chat id, list[Message]
@@ -126,6 +135,8 @@ class EngineWorker(QObject):
     def _run(self) -> None:
         self._guarded(self._emit_chats)
         self._guarded(self._emit_documents)
+        self._guarded(self.session.start_watching, lambda folder: self.submit(SyncFolders((folder,))))
+        self._guarded(self._emit_folders)
         while True:
             try:
                 command = self._commands.get(timeout=0 if self.session.ingesting else POLL_S)
@@ -158,9 +169,22 @@ class EngineWorker(QObject):
             case Ingest():
                 session.queue_ingest(command.paths)
                 self.ingestQueued.emit(session.waiting)
+            case Watch():
+                added = session.watch(command.folder)
+                session.queue_ingest((), sync=(added.path,))
+                self.ingestQueued.emit(session.waiting)
+                self._emit_folders()
+            case Unwatch():
+                session.unwatch(command.folder)
+                self._emit_folders()
+            case SyncFolders():
+                watched = {f.path for f in session.watched()}
+                session.queue_ingest((), sync=[f for f in command.folders if f in watched])
+                self._emit_folders()
             case RemoveDocument():
                 session.remove(command.doc_id)
                 self._emit_documents()
+                self._emit_folders()
             case Ask():
                 self._ask(command)
             case OpenChat():
@@ -191,9 +215,15 @@ class EngineWorker(QObject):
     def _emit_documents(self) -> None:
         self.documentsChanged.emit(self.session.documents())
 
+    def _emit_folders(self) -> None:
+        self.foldersChanged.emit(self.session.folder_states())
+
     def _look_for_outside_changes(self) -> None:
-        if self.session.changed_elsewhere():
+        documents = self.session.changed_elsewhere()
+        if documents:
             self._emit_documents()
+        if self.session.watch_list_changed() or documents:
+            self._emit_folders()
 
     # model
 
@@ -224,10 +254,12 @@ class EngineWorker(QObject):
             self.ingestEvent.emit(event)
         if event is None or isinstance(event, IngestFinished):
             self._guarded(self._emit_documents)
+            self._guarded(self._emit_folders)
             if not self.session.ingesting:
                 self.ingestQueued.emit([])
         elif isinstance(event, FileFinished):  # a file finished: show it in the list
             self._guarded(self._emit_documents)
+            self._guarded(self._emit_folders)
 
     # chats
 

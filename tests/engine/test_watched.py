@@ -265,8 +265,9 @@ def test_the_watcher_reports_changes_once_quiet_and_ignores_reading(folder: Path
         seen.clear()
         away = tmp_path / "unplugged"
         os.rename(folder, away)
-        watcher.refresh()
+        assert watcher.refresh() == [str(folder)]  # offline
         assert not watcher.watching(str(folder))
+        assert watcher.refresh() == []
         os.rename(away, folder)
         assert watcher.refresh() == [str(folder)]
         assert watcher.watching(str(folder))

@@ -50,7 +50,7 @@ def home(tmp_path: Path, mistral_model_dir: Path) -> Path:
     folder = tmp_path / "home"
     folder.mkdir()
     save_settings(folder, Settings(model=str(mistral_model_dir), chunk_tokens=64, chunk_overlap_tokens=8,
-                                   max_new_tokens=24, top_k=2))
+                                   max_new_tokens=24, top_k=2, watch_folders="never"))
     return folder
 
 

@@ -87,9 +87,10 @@ class FolderWatcher:
         self.refresh()
 
     def refresh(self) -> list[str]:
-        """Watch again the folders that came back, drop the watches of those that went; returns
-        the folders that came back (each also reported changed)."""
+        """Watch again the folders that came back (each also reported changed), drop the watches
+        of those that went; returns the folders that went or came back."""
         back: list[str] = []
+        went: list[str] = []
         with self._lock:
             for folder in sorted(self._folders):
                 there = os.path.isdir(folder)
@@ -97,6 +98,7 @@ class FolderWatcher:
                 if watch is not None and not there:
                     self._observer.unschedule(watch)
                     del self._watches[folder]
+                    went.append(folder)
                     log.info("watched folder %s is offline", folder)
                 elif watch is None and there:
                     try:
@@ -108,7 +110,7 @@ class FolderWatcher:
                     back.append(folder)
         for folder in back:
             self.poke(folder, 0.0)
-        return back
+        return sorted(went + back)
 
     def watching(self, folder: str) -> bool:
         """Whether ``folder`` is watched now (False: offline, or not one of the folders)."""
