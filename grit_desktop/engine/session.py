@@ -68,6 +68,7 @@ class Session:
         self._watch_list = WatchList(home)
         self._watcher: FolderWatcher | None = None
         self._watch_stamp: tuple[int, int] | None = None
+        self._offline: set[str] = set()  # watched folders last seen offline
         self._waiting: list[str] = []
         self._ingesting: Iterator[IngestEvent] | None = None
         self._seen_version: int | None = None
@@ -237,7 +238,9 @@ class Session:
     def folder_states(self) -> list[FolderState]:
         """Each watched folder as the library panel shows it (sizes and times only: cheap)."""
         docs = self.library.documents()
-        return [folder_state(plan_folder(f.path, docs), docs) for f in self.watched()]
+        states = [folder_state(plan_folder(f.path, docs), docs) for f in self.watched()]
+        self._offline = {s.path for s in states if s.status == "offline"}
+        return states
 
     def start_watching(self, on_change: Callable[[str], None]) -> None:
         """Notice changes in the watched folders while running: ``on_change(folder)`` (from
@@ -262,6 +265,12 @@ class Session:
             self._rewatch()
         elif self._watcher is not None:
             changed = bool(self._watcher.refresh())
+        back = [f for f in self._offline if os.path.isdir(f)]  # e.g. back before a refresh saw it go
+        if back and self._watcher is not None:
+            for folder in back:
+                self._watcher.poke(folder, 0.0)
+            self._offline -= set(back)
+            changed = True
         return changed
 
     def _rewatch(self) -> None:

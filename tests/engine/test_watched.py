@@ -272,5 +272,11 @@ def test_the_watcher_reports_changes_once_quiet_and_ignores_reading(folder: Path
         assert watcher.refresh() == [str(folder)]
         assert watcher.watching(str(folder))
         assert wait_for(lambda: any(f == str(folder) for f, _ in seen))
+        shutil.rmtree(folder)  # another folder at the same path: a disk plugged in again
+        folder.mkdir()
+        assert watcher.refresh() == [str(folder)]
+        seen.clear()
+        pdfs.make_pdf(folder / "on the new disk.pdf", ["New."])
+        assert wait_for(lambda: len(seen) >= 1)  # the new folder is the one watched
     finally:
         watcher.close()

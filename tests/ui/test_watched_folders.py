@@ -163,3 +163,21 @@ def test_a_file_copied_in_is_indexed_once_complete(qtbot: Any, home: Path, tmp_p
         assert ended == [(str(target), "ok")]  # read once, complete: never half-written
     finally:
         app.shutdown()
+
+
+def test_at_start_the_window_catches_up_with_what_changed_while_closed(
+        qtbot: Any, home: Path, tmp_path: Path) -> None:
+    from grit_desktop.engine.index.watched import WatchList
+
+    docs = tmp_path / "while-closed"
+    docs.mkdir()
+    make(docs / "one.pdf", "One")
+    make(docs / "two.pdf", "Two")
+    WatchList(home).add(docs)  # as `grit-desktop watch add --no-sync` leaves it
+    app = start_app(qtbot, home)
+    try:
+        qtbot.waitUntil(lambda: names(app) == {"one.pdf": "ready", "two.pdf": "ready"}, timeout=WAIT)
+        qtbot.waitUntil(lambda: app.window.folder_list.text_of(str(docs.resolve()))
+                        .endswith("in sync · 2 files"), timeout=WAIT)
+    finally:
+        app.shutdown()

@@ -17,6 +17,7 @@ from any thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -36,14 +37,25 @@ QUIET_S = 1.0
 _CHANGES = frozenset({"created", "deleted", "modified", "moved", "closed"})
 
 
+def _identity(folder: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if os.path.isdir(folder) else None
+
+
 class _Handler(FileSystemEventHandler):
-    def __init__(self, folder: str, changed: Callable[[str], None]) -> None:
+    def __init__(self, folder: str, changed: Callable[[str], None], lost: Callable[[str], None]) -> None:
         self.folder = folder
         self.changed = changed
+        self.lost = lost
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type not in _CHANGES:
             return  # opened, closed without writing: reading is not a change
+        if event.event_type in ("deleted", "moved") and os.fsdecode(event.src_path) == self.folder:
+            self.lost(self.folder)  # the folder itself went: its watch is dead
         if event.is_directory:
             if event.event_type == "modified":
                 return  # a file inside changed: that file's own event counts
@@ -63,6 +75,8 @@ class FolderWatcher:
         self._lock = threading.Condition()
         self._due: dict[str, float] = {}
         self._watches: dict[str, ObservedWatch] = {}
+        self._identity: dict[str, tuple[int, int]] = {}  # (device, inode) of each watched folder
+        self._dead: set[str] = set()  # folders whose watch saw the folder itself go
         self._folders: set[str] = set()
         self._observer: BaseObserver = Observer()
         self._observer.daemon = True
@@ -93,17 +107,29 @@ class FolderWatcher:
         went: list[str] = []
         with self._lock:
             for folder in sorted(self._folders):
-                there = os.path.isdir(folder)
+                identity = _identity(folder)
+                there = identity is not None
                 watch = self._watches.get(folder)
+                if watch is not None and (folder in self._dead or identity != self._identity.get(folder)):
+                    # another folder at the same path (a disk plugged in again), or the folder
+                    # went and came back: watch it anew
+                    self._unschedule(watch)
+                    del self._watches[folder]
+                    self._dead.discard(folder)
+                    watch = None
+                    if not there:
+                        went.append(folder)
+                        continue
                 if watch is not None and not there:
-                    self._observer.unschedule(watch)
+                    self._unschedule(watch)
                     del self._watches[folder]
                     went.append(folder)
                     log.info("watched folder %s is offline", folder)
-                elif watch is None and there:
+                elif watch is None and identity is not None:
                     try:
                         self._watches[folder] = self._observer.schedule(
-                            _Handler(folder, self._changed), folder, recursive=True)
+                            _Handler(folder, self._changed, self._lost), folder, recursive=True)
+                        self._identity[folder] = identity
                     except OSError as exc:
                         log.warning("cannot watch %s: %s", folder, exc)
                         continue
@@ -111,6 +137,15 @@ class FolderWatcher:
         for folder in back:
             self.poke(folder, 0.0)
         return sorted(went + back)
+
+    def _unschedule(self, watch: ObservedWatch) -> None:
+        with contextlib.suppress(KeyError, OSError):  # its emitter may have ended with the folder
+            self._observer.unschedule(watch)
+
+    def _lost(self, folder: str) -> None:
+        with self._lock:
+            self._dead.add(folder)
+        self._changed(folder)
 
     def watching(self, folder: str) -> bool:
         """Whether ``folder`` is watched now (False: offline, or not one of the folders)."""
