@@ -29,7 +29,7 @@ from grit_desktop.engine.grit.generation import GenerationParams
 from grit_desktop.engine.grit.kvcache import KVCache
 from grit_desktop.engine.grit.model import GritModel, LoadOptions, ModelInfo
 from grit_desktop.engine.index.events import FileStarted, IngestEvent, IngestFinished
-from grit_desktop.engine.index.files import find_pdfs
+from grit_desktop.engine.index.files import find_documents
 from grit_desktop.engine.index.library import Library
 from grit_desktop.engine.index.records import DocumentRecord, Scope
 from grit_desktop.errors import GritError
@@ -136,7 +136,7 @@ class Session:
         run left half-done. Starts when the model is loaded; `step_ingest` runs it."""
         paths = list(paths)
         self._ingest_paths.extend(paths)
-        files, _ = find_pdfs(paths)  # the folders' PDFs, listed at once as waiting
+        files, _ = find_documents(paths)  # the folders' documents, listed at once as waiting
         self._waiting.extend(str(f) for f in files if str(f) not in self._waiting)
         if self.model is not None and self._ingesting is None:
             self._start_ingest()

@@ -46,7 +46,7 @@ from grit_desktop.engine.index.events import (
     IngestStarted,
     describe_progress,
 )
-from grit_desktop.engine.index.files import find_pdfs
+from grit_desktop.engine.index.files import find_documents
 from grit_desktop.engine.index.records import DocumentRecord, Scope, Source
 from grit_desktop.ui.chat_view import ChatView, Composer, MessageWidget
 from grit_desktop.ui.models import ChatsModel, DocumentsModel, Role
@@ -266,7 +266,7 @@ class MainWindow(QMainWindow):
             self.ingest([folder])
 
     def ingest(self, paths: list[str]) -> None:
-        files, _ = find_pdfs(paths)  # listed at once, even before the engine has started
+        files, _ = find_documents(paths)  # listed at once, even before the engine has started
         waiting = [r.path for r in self.documents.rows() if r.status == "waiting"]
         self.documents.set_waiting([*waiting, *(str(f) for f in files if str(f) not in waiting)])
         if not self.model_ready:

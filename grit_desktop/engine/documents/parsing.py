@@ -1,4 +1,4 @@
-"""Reading and chunking PDFs in a separate process, ahead of the embedding.
+"""Reading and chunking documents in a separate process, ahead of the embedding.
 
 MuPDF is C code reading untrusted files: a malformed PDF can crash or hang it. Running it in a
 child process means a crash costs one file (reported as such), never the app, and a hang is cut
@@ -20,6 +20,7 @@ dead at once: the file it was reading fails with a reason, the next ones go to a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from grit_desktop.engine.documents.chunking import Chunk, chunk_pages
-from grit_desktop.engine.documents.pdf import ParsedPdf, PdfError, read_pdf
+from grit_desktop.engine.documents.pdf import ParsedPdf, PdfError, heading_at, read_document
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,17 @@ def _counter(tokenizer_dir: str) -> Any:
 
 
 def parse_file(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
-    """Read and chunk one PDF. Runs in the reader process (or in-process when not isolated)."""
+    """Read and chunk one document; each chunk is given its heading. Runs in the reader process
+    (or in-process when not isolated)."""
     try:
-        pdf = read_pdf(path, ocr=options.ocr, on_ocr_page=lambda i, n: heartbeat())
+        pdf = read_document(path, ocr=options.ocr, on_ocr_page=lambda i, n: heartbeat())
         chunks = chunk_pages(
             pdf.pages, _counter(options.tokenizer_dir),
             chunk_tokens=options.chunk_tokens, overlap_tokens=options.overlap_tokens,
         )
+        if pdf.headings:
+            chunks = [dataclasses.replace(c, heading=heading_at(pdf.headings, c.page_start, c.char_start))
+                      for c in chunks]
         return Parsed(pdf, chunks)
     except PdfError as exc:
         return ParseFailure(path, exc.kind, str(exc))
