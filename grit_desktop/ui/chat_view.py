@@ -160,7 +160,7 @@ class MessageWidget(QFrame):
         title.setObjectName("sourcesTitle")
         self.sources_box.addWidget(title)
         for s in sources:
-            button = QPushButton(f"[{s.n}]  {s.title}, {s.pages}")
+            button = QPushButton(f"[{s.n}]  {s.title}, {s.location}")
             button.setObjectName("sourceButton")
             button.setFlat(True)
             button.setToolTip(f"{s.path}\n\n{_snippet(s.text)}")

@@ -379,7 +379,7 @@ class MainWindow(QMainWindow):
 
             self.viewer = PdfViewer()
             self.viewer_dock.setWidget(self.viewer)
-        self.viewer_dock.setWindowTitle(f"{source.title}, {source.pages}")
+        self.viewer_dock.setWindowTitle(f"{source.title}, {source.location}")
         if not self.viewer_dock.isVisible():
             self.viewer_dock.show()
             self.resizeDocks([self.viewer_dock], [int(self.width() * 0.42)], Qt.Orientation.Horizontal)

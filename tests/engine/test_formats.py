@@ -278,3 +278,44 @@ def test_the_formats_module_is_light() -> None:
 def test_names_in_messages() -> None:
     assert re.fullmatch(r"(\.\w+, )+\.\w+", formats.supported_extensions())
     assert formats.supported_names().startswith("PDF, EPUB, MOBI, FB2, XPS, HTML")
+
+
+# --------------------------------------------------------------------------------------------
+# in the library: ingested, searched, cited with their headings
+
+
+def test_a_folder_of_every_format_is_indexed_and_searched(tmp_path: Path, tiny_model: object) -> None:
+    from grit_desktop.config import Settings
+    from grit_desktop.engine.index.events import IngestFinished
+    from grit_desktop.engine.index.library import Library
+    from grit_desktop.engine.index.records import Source
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for ext in docs.WRITERS:
+        docs.make(folder / f"book{ext}")
+    pdfs.make_pdf(folder / "plain.pdf", ["A PDF about lamps."])
+    docs.make_broken(folder / "broken.epub")
+    (folder / "notes.rtf").write_text("skipped: not a supported format")
+    settings = Settings(chunk_tokens=64, chunk_overlap_tokens=8)
+    with Library(tmp_path / "home", settings, tiny_model, isolate_reader=False) as library:  # type: ignore[arg-type]
+        events = list(library.ingest([folder]))
+        done = events[-1]
+        assert isinstance(done, IngestFinished)
+        got = {Path(r.path).name: (r.status, r.reason) for r in done.results}
+        assert set(got) == {f"book{ext}" for ext in docs.WRITERS} | {"plain.pdf", "broken.epub"}
+        assert {n for n, (status, _) in got.items() if status == "ok"} == set(got) - {"broken.epub"}
+        assert "is damaged and cannot be read" in got["broken.epub"][1]
+        listed = {Path(d.path).suffix: d for d in library.documents() if d.status == "ready"}
+        assert listed[".epub"].title == docs.TITLE and listed[".epub"].pages == 6
+        hits = library.search("lamp lens keeper fog bell marker sentence chapter", k=200, mode="text")
+        checked = {Path(h.path).suffix for h in hits if chapter_of(h.text) is not None}
+        assert checked >= {".epub", ".docx", ".md", ".html", ".fb2", ".mobi"}
+        for hit in hits:
+            k = chapter_of(hit.text)
+            if k is not None and Path(hit.path).suffix in CHAPTER_HEADINGS:
+                assert hit.heading == CHAPTER_HEADINGS[Path(hit.path).suffix][k], hit
+        epub = next(h for h in hits if h.path.endswith(".epub") and chapter_of(h.text) == 1)
+        source = Source.of(1, epub)
+        assert source.heading == "Chapter 2: Daily Care"
+        assert source.location == f"§ Chapter 2: Daily Care, {source.pages}"

@@ -573,7 +573,7 @@ def chunk_records(doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> 
     return [
         ChunkRecord(doc_id=doc_id, index=c.index, text=c.text, tokens=c.tokens, vector=vectors[j],
                     page_start=c.page_start, page_end=c.page_end, char_start=c.char_start,
-                    char_end=c.char_end)
+                    char_end=c.char_end, heading=c.heading)
         for j, c in enumerate(chunks)
     ]
 
