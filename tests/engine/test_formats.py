@@ -319,3 +319,68 @@ def test_a_folder_of_every_format_is_indexed_and_searched(tmp_path: Path, tiny_m
         source = Source.of(1, epub)
         assert source.heading == "Chapter 2: Daily Care"
         assert source.location == f"§ Chapter 2: Daily Care, {source.pages}"
+
+
+# --------------------------------------------------------------------------------------------
+# the viewer's copy
+
+
+@pytest.mark.parametrize("ext", [*REFLOWABLE, ".xps"])
+def test_the_viewers_copy_has_the_pages_that_passages_cite(tmp_path: Path, ext: str,
+                                                          options: ChunkOptions) -> None:
+    from grit_desktop.engine.documents.viewable import viewable_pdf
+
+    path = docs.make(tmp_path / f"book{ext}")
+    outcome = parse_file(str(path), options)
+    assert isinstance(outcome, Parsed)
+    copy = viewable_pdf(path, tmp_path / "cache", isolate=False)
+    assert copy.parent == tmp_path / "cache" and copy.name.endswith(f"-{formats.LAYOUT_KEY}.pdf")
+    assert copy.read_bytes().startswith(b"%PDF-")
+    shown = read_document(copy)
+    assert shown.page_count == outcome.pdf.page_count
+    assert [p.text for p in shown.pages] == [p.text for p in outcome.pdf.pages]  # page for page
+    with pymupdf.open(copy) as pdf:  # what another PDF reader sees on the cited page
+        for chunk in outcome.chunks:
+            page = outcome.pdf.pages[chunk.page_start - 1].text
+            on_first_page = page[chunk.char_start:chunk.char_end if chunk.page_end == chunk.page_start else None]
+            first_words = " ".join(on_first_page.split()[:6])
+            assert first_words and first_words in flat(pdf[chunk.page_start - 1].get_text()), chunk
+    # converted once: shown again, the same copy; the file changed, a new copy
+    stamp = copy.stat().st_mtime_ns
+    assert viewable_pdf(path, tmp_path / "cache", isolate=False) == copy
+    assert copy.stat().st_mtime_ns >= stamp
+
+
+def test_a_pdf_is_shown_as_itself(tmp_path: Path) -> None:
+    from grit_desktop.engine.documents.viewable import viewable_pdf
+
+    path = pdfs.make_pdf(tmp_path / "a.pdf", ["Text."])
+    assert viewable_pdf(path, tmp_path / "cache") == path
+    assert not (tmp_path / "cache").exists()
+
+
+def test_conversion_runs_in_a_reader_process_and_fails_with_the_reason(tmp_path: Path) -> None:
+    from grit_desktop.engine.documents.viewable import viewable_pdf
+
+    path = docs.make_epub(tmp_path / "book.epub")
+    copy = viewable_pdf(path, tmp_path / "cache")  # isolated: a reader process of its own
+    assert read_document(copy).page_count == read_document(path).page_count
+    broken = docs.make_broken(tmp_path / "broken.docx")
+    with pytest.raises(PdfError) as info:
+        viewable_pdf(broken, tmp_path / "cache")
+    assert str(info.value) == f"{broken} is damaged and cannot be read (not a readable DOCX file)"
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [copy.name]  # nothing half-written
+    with pytest.raises(PdfError) as info:
+        viewable_pdf(tmp_path / "gone.epub", tmp_path / "cache")
+    assert info.value.kind == "missing"
+
+
+def test_the_cache_keeps_the_most_recent_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grit_desktop.engine.documents import viewable
+
+    monkeypatch.setattr(viewable, "MAX_CACHED", 2)
+    copies = []
+    for k in range(3):
+        path = docs.make_text(tmp_path / f"t{k}.txt", [(f"Title {k}", [f"Body text number {k}."])])
+        copies.append(viewable.viewable_pdf(path, tmp_path / "cache", isolate=False))
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(c.name for c in copies[1:])

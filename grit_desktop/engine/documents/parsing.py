@@ -308,6 +308,33 @@ class Ticket:
     child: _Child | None  # None: read in this process when redeemed
 
 
+def run_once(target: Callable[[str, ChunkOptions], object], path: str, options: ChunkOptions,
+             timeout_s: float = PARSE_TIMEOUT_S) -> object:
+    """``target(path, options)`` run in a fresh reader process, which is then stopped: what it
+    returned, or a `ParseFailure` when the reader crashed, hung past ``timeout_s`` (seconds
+    without progress) or could not start (then it runs in this process, with a warning)."""
+    try:
+        child = _Child()
+    except OSError as exc:
+        log.warning("the reader process cannot start (%s); running %s here", exc, target.__name__)
+        return target(path, options)
+    try:
+        if not child.send((target.__module__, target.__name__, path, options)):
+            return ParseFailure(path, "crash", f"{path}: the reader process stopped at once")
+        try:
+            outcome = child.results.get(timeout=START_S + timeout_s)
+            while isinstance(outcome, Alive):
+                outcome = child.results.get(timeout=timeout_s)
+        except queue.Empty:
+            return ParseFailure(path, "timeout", f"{path}: took longer than {timeout_s:.0f} s "
+                                "and was stopped")
+        if outcome is _DEAD:
+            return ParseFailure(path, "crash", f"{path}: the reader crashed on this file")
+        return outcome
+    finally:
+        child.kill()
+
+
 class Parser:
     """Reads files in a child process, ahead of their use: `submit` now, `result` later.
 

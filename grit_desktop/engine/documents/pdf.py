@@ -190,7 +190,7 @@ def _human_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _check_file(path: Path, max_bytes: int) -> tuple[os.stat_result, Format]:
+def check_file(path: Path, max_bytes: int) -> tuple[os.stat_result, Format]:
     """Stat and sniff ``path``; raises `PdfError` for every reason it cannot be a readable
     document. Returns its format: by extension, or PDF for a file of another name that starts
     as a PDF does."""
@@ -233,7 +233,7 @@ def _binary(head: bytes) -> bool:
     return b"\0" in head and not head.startswith(_TEXT_BOMS)
 
 
-def _open(path: Path, fmt: Format = PDF) -> Any:
+def open_document(path: Path, fmt: Format = PDF) -> Any:
     """Open with MuPDF (read-only) as ``fmt``, laid out in `LAYOUT` when it is reflowable;
     MuPDF's failures become `PdfError`."""
     try:
@@ -287,14 +287,14 @@ def read_document(
     n. Must be called from the one thread that uses PyMuPDF (module docstring).
     """
     path = Path(path)
-    st, fmt = _check_file(path, max_bytes)
+    st, fmt = check_file(path, max_bytes)
     try:
         sha = file_sha256(path)
     except FileNotFoundError:
         raise PdfError("missing", f"{path} disappeared while it was being read") from None
     except OSError as exc:
         raise PdfError("unreadable", f"{path} cannot be read: {exc.strerror or exc}") from None
-    doc = _open(path, fmt)
+    doc = open_document(path, fmt)
     try:
         return _read_document(doc, path, st, sha, fmt, ocr=ocr, max_pages=max_pages,
                               on_ocr_page=on_ocr_page)
