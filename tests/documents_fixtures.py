@@ -239,8 +239,10 @@ def make_xps(path: str | Path, pages: Sequence[Sequence[str]] = XPS_PAGES) -> Pa
             'Id="R0"/></Relationships>'))
         z.writestr("FixedDocumentSequence.fdseq", f'<FixedDocumentSequence xmlns="{ns}"><DocumentReference '
                    'Source="/Documents/1/FixedDocument.fdoc"/></FixedDocumentSequence>')
-        contents = "".join(f'<PageContent Source="/Documents/1/Pages/{i + 1}.fpage"/>' for i in range(len(pages)))
-        z.writestr("Documents/1/FixedDocument.fdoc", f'<FixedDocument xmlns="{ns}">{contents}</FixedDocument>')
+        contents = "".join(f'<PageContent Source="/Documents/1/Pages/{i + 1}.fpage"/>'
+                           for i in range(len(pages)))
+        z.writestr("Documents/1/FixedDocument.fdoc",
+                   f'<FixedDocument xmlns="{ns}">{contents}</FixedDocument>')
         z.writestr("Documents/1/Resources/helv.otf", font)
         for i, lines in enumerate(pages):
             glyphs = "".join(
@@ -248,7 +250,8 @@ def make_xps(path: str | Path, pages: Sequence[Sequence[str]] = XPS_PAGES) -> Pa
                 f'FontRenderingEmSize="12" OriginX="72" OriginY="{100 + 20 * k}" '
                 f'UnicodeString="{escape(line)}"/>' for k, line in enumerate(lines))
             z.writestr(f"Documents/1/Pages/{i + 1}.fpage",
-                       f'<FixedPage xmlns="{ns}" Width="816" Height="1056" xml:lang="en-US">{glyphs}</FixedPage>')
+                       f'<FixedPage xmlns="{ns}" Width="816" Height="1056" xml:lang="en-US">'
+                       f"{glyphs}</FixedPage>")
     return Path(path)
 
 

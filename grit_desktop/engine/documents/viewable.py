@@ -91,6 +91,8 @@ def viewable_pdf(path: str | os.PathLike[str], cache_dir: str | os.PathLike[str]
         kind = outcome.kind if outcome.kind in _KINDS else "corrupt"
         raise PdfError(kind, outcome.message if outcome.kind in _KINDS
                        else f"{path} cannot be shown: {outcome.message}")
+    if not isinstance(outcome, bytes):
+        raise PdfError("corrupt", f"{path} cannot be shown: the conversion gave no PDF")
     _write(target, outcome)
     _prune(folder, keep=target)
     return target
