@@ -385,3 +385,9 @@ def test_the_cache_keeps_the_most_recent_copies(tmp_path: Path, monkeypatch: pyt
         path = docs.make_text(tmp_path / f"t{k}.txt", [(f"Title {k}", [f"Body text number {k}."])])
         copies.append(viewable.viewable_pdf(path, tmp_path / "cache", isolate=False))
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(c.name for c in copies[1:])
+
+
+def test_the_file_dialog_filter_names_every_extension() -> None:
+    got = formats.dialog_filter()
+    assert got.startswith("Documents (*.pdf *.epub ") and got.endswith(")")
+    assert set(got[len("Documents ("):-1].split()) == {"*" + e for e in formats.SUPPORTED_EXTENSIONS}

@@ -85,3 +85,8 @@ def supported_names() -> str:
 def supported_extensions() -> str:
     """``.pdf, .epub, ...``: the extensions, for messages and file dialogs."""
     return ", ".join(sorted(FORMATS, key=list(FORMATS).index))
+
+
+def dialog_filter() -> str:
+    """A file dialog's name filter for every supported file: ``Documents (*.pdf *.epub ...)``."""
+    return f"Documents ({' '.join('*' + ext for ext in FORMATS)})"
