@@ -38,7 +38,8 @@ COMMANDS = (gui, ingest, watch, sync, docs, search, remove, ask, chats, export, 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grit-desktop",
-        description="Chat with your PDFs, offline. Without a command, opens the window.",
+        description="Chat with your documents (PDF, EPUB, Word, Markdown, ...), offline. Without a "
+                    "command, opens the window.",
         epilog="Run 'grit-desktop COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

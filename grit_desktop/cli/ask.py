@@ -85,7 +85,7 @@ def _sources(done: Answered) -> None:
     if done.sources:
         print("Sources:")
         for s in done.sources:
-            print(f"  [{s.n}] {printable(s.title)}, {s.pages} ({printable(s.path)})")
+            print(f"  [{s.n}] {printable(s.title)}, {printable(s.location)} ({printable(s.path)})")
     t = done.timings
     print(f"\n({t['first_token_ms']:.0f} ms to first token, {t['new_tokens']:.0f} tokens at "
           f"{t['tokens_per_s']:.1f} tokens/s, {t['cached_tokens']:.0f} tokens from cache)",

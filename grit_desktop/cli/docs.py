@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
                           for d in docs], indent=2))
         return 0
     if not docs:
-        print("The library is empty. Add PDFs with: grit-desktop ingest PATH...")
+        print("The library is empty. Add documents with: grit-desktop ingest PATH...")
         return 0
     rows = [(short_id(d.doc_id), printable(d.title), f"{d.pages:,}", _chunks(d, written),
              printable(d.status if d.status != "error" else f"error: {d.error}"), printable(d.path))

@@ -1,4 +1,4 @@
-"""``grit-desktop [gui] [PATH...]``: open the window (and add the PDFs or folders given)."""
+"""``grit-desktop [gui] [PATH...]``: open the window (and add the documents or folders given)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from grit_desktop.errors import GritError
 
 NAME = "gui"
-HELP = "open the window (the default without a command); PDFs or folders given are added"
+HELP = "open the window (the default without a command); documents or folders given are added"
 
 # Qt platforms that need no display server.
 _HEADLESS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb")

@@ -1,4 +1,4 @@
-"""``grit-desktop ingest``: add PDFs and folders to the library, with a progress bar."""
+"""``grit-desktop ingest``: add documents and folders to the library, with a progress bar."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ from grit_desktop.engine.index.events import (
 )
 
 NAME = "ingest"
-HELP = "add PDF files and folders (searched recursively) to the library"
+HELP = "add documents (PDF, EPUB, DOCX, Markdown, ...) and folders (searched recursively) to the library"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH", help="PDF file or folder")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="document or folder")
     p.add_argument("--json", action="store_true",
                    help="print a JSON list: path, status ok|skipped|error, pages, chunks, reason")
     p.add_argument("--no-resume", action="store_true",

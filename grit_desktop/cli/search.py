@@ -17,7 +17,6 @@ from grit_desktop.cli.common import (
     printable,
     scope_from,
 )
-from grit_desktop.engine.documents.span import page_label
 from grit_desktop.engine.index.library import Library
 
 NAME = "search"
@@ -50,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = Console(soft_wrap=False, highlight=False)
     for rank, hit in enumerate(hits, 1):
-        pages = page_label(hit.page_start, hit.page_end)
-        out.print(f"[bold]{rank}. {escape(printable(hit.title))}[/bold], {pages}  (score {hit.score:.3f})")
+        where = escape(printable(hit.location))
+        out.print(f"[bold]{rank}. {escape(printable(hit.title))}[/bold], {where}  (score {hit.score:.3f})")
         snippet = " ".join(printable(hit.text).split())
         out.print(f"   {snippet[:300]}{'...' if len(snippet) > 300 else ''}", markup=False)
     return 0

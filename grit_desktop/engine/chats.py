@@ -229,7 +229,7 @@ class Chats:
                 lines.append("**Sources**")
                 lines.append("")
                 for s in m.sources:
-                    lines.append(f"{s.n}. *{markdown_literal(s.title)}*, {s.pages} "
+                    lines.append(f"{s.n}. *{markdown_literal(s.title)}*, {markdown_literal(s.location)} "
                                  f"({markdown_literal(s.path)})")
                 lines.append("")
         return "\n".join(lines).rstrip() + "\n"

@@ -30,7 +30,7 @@ from grit_desktop.engine.grit.generation import GenerationParams
 from grit_desktop.engine.grit.kvcache import KVCache
 from grit_desktop.engine.grit.model import GritModel, LoadOptions, ModelInfo
 from grit_desktop.engine.index.events import FileStarted, IngestEvent, IngestFinished
-from grit_desktop.engine.index.files import find_pdfs
+from grit_desktop.engine.index.files import find_documents
 from grit_desktop.engine.index.library import Library
 from grit_desktop.engine.index.records import DocumentRecord, Scope
 from grit_desktop.engine.index.watched import (
@@ -157,7 +157,7 @@ class Session:
         paths, sync = list(paths), list(sync)
         self._ingest_paths.extend(paths)
         self._sync_folders.extend(f for f in sync if f not in self._sync_folders)
-        files, _ = find_pdfs(paths)  # the folders' PDFs, listed at once as waiting
+        files, _ = find_documents(paths)  # the folders' documents, listed at once as waiting
         docs = self.library.documents() if sync else []
         files.extend(f for folder in sync for f in plan_folder(folder, docs).changed)
         self._waiting.extend(str(f) for f in files if str(f) not in self._waiting)

@@ -160,7 +160,7 @@ class MessageWidget(QFrame):
         title.setObjectName("sourcesTitle")
         self.sources_box.addWidget(title)
         for s in sources:
-            button = QPushButton(f"[{s.n}]  {s.title}, {s.pages}")
+            button = QPushButton(f"[{s.n}]  {s.title}, {s.location}")
             button.setObjectName("sourceButton")
             button.setFlat(True)
             button.setToolTip(f"{s.path}\n\n{_snippet(s.text)}")
@@ -221,8 +221,9 @@ class ChatView(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(inner)
         self.placeholder = QLabel(
-            "Drop PDFs or folders anywhere on this window to add them to your library,\n"
-            "then ask a question below. Answers cite the document and page."
+            "Drop documents (PDF, EPUB, Word, Markdown, …) or folders anywhere on this window\n"
+            "to add them to your library, then ask a question below.\n"
+            "Answers cite the document and page."
         )
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setObjectName("placeholder")

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from grit_desktop.engine.chats import ChatInfo, Message
+from grit_desktop.engine.documents import formats
 from grit_desktop.engine.index.events import (
     ChunksEmbedded,
     FileFinished,
@@ -48,7 +49,7 @@ from grit_desktop.engine.index.events import (
     IngestStarted,
     describe_progress,
 )
-from grit_desktop.engine.index.files import find_pdfs
+from grit_desktop.engine.index.files import find_documents
 from grit_desktop.engine.index.records import DocumentRecord, Scope, Source
 from grit_desktop.engine.index.watched import FolderState
 from grit_desktop.ui.chat_view import ChatView, Composer, MessageWidget
@@ -141,10 +142,11 @@ class MainWindow(QMainWindow):
         lib_head.addStretch(1)
         self.add_button = QToolButton()
         self.add_button.setText("Add…")
-        self.add_button.setToolTip("Add PDF files or a folder (Ctrl+O); or drop them on the window")
+        self.add_button.setToolTip("Add documents (PDF, EPUB, Word, Markdown, …) or a folder (Ctrl+O); "
+                                   "or drop them on the window")
         self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         add_menu = QMenu(self.add_button)
-        add_menu.addAction("PDF files…", self.add_files)
+        add_menu.addAction("Files…", self.add_files)
         add_menu.addAction("Folder…", self.add_folder)
         self.add_button.setMenu(add_menu)
         lib_head.addWidget(self.add_button)
@@ -245,7 +247,7 @@ class MainWindow(QMainWindow):
 
     def _menus(self) -> None:
         file = self.menuBar().addMenu("&File")
-        self._action(file, "&Add PDF files…", self.add_files, QKeySequence.StandardKey.Open)
+        self._action(file, "&Add files…", self.add_files, QKeySequence.StandardKey.Open)
         self._action(file, "Add &folder…", self.add_folder)
         file.addSeparator()
         self._action(file, "&Export chat…", self.export_chat, "Ctrl+E")
@@ -274,12 +276,13 @@ class MainWindow(QMainWindow):
     # -- user actions (emit requests) --------------------------------------------------------------
 
     def add_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add PDF files", str(Path.home()), "PDF files (*.pdf)")
+        files, _ = QFileDialog.getOpenFileNames(self, "Add documents", str(Path.home()),
+                                                formats.dialog_filter())
         if files:
             self.ingest(files)
 
     def add_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of PDFs", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of documents", str(Path.home()))
         if folder:
             self.ingest([folder])
 
@@ -331,7 +334,7 @@ class MainWindow(QMainWindow):
         return watch
 
     def _list_waiting(self, paths: list[str]) -> None:
-        files, _ = find_pdfs(paths)  # listed at once, even before the engine has started
+        files, _ = find_documents(paths)  # listed at once, even before the engine has started
         waiting = [r.path for r in self.documents.rows() if r.status == "waiting"]
         self.documents.set_waiting([*waiting, *(str(f) for f in files if str(f) not in waiting)])
         if not self.model_ready:
@@ -454,7 +457,7 @@ class MainWindow(QMainWindow):
 
             self.viewer = PdfViewer()
             self.viewer_dock.setWidget(self.viewer)
-        self.viewer_dock.setWindowTitle(f"{source.title}, {source.pages}")
+        self.viewer_dock.setWindowTitle(f"{source.title}, {source.location}")
         if not self.viewer_dock.isVisible():
             self.viewer_dock.show()
             self.resizeDocks([self.viewer_dock], [int(self.width() * 0.42)], Qt.Orientation.Horizontal)
@@ -488,7 +491,7 @@ class MainWindow(QMainWindow):
 
     def _about(self) -> None:
         QMessageBox.about(self, "About grit-desktop",
-                          "grit-desktop: chat with your PDFs, offline.\n\nOne local GRIT model "
+                          "grit-desktop: chat with your documents, offline.\n\nOne local GRIT model "
                           "(GritLM-7B) embeds your documents and writes the answers.\n\n"
                           "Licence: AGPL-3.0-or-later.")
 

@@ -1,5 +1,10 @@
 """The in-app PDF viewer that citations open: the cited page, with the whole passage marked.
 
+Documents of other formats are shown as the PDF the engine converts them to
+(`engine.documents.viewable`: laid out exactly as they were read for the index, so the cited
+page is the page shown), kept in a cache folder; the conversion runs in a reader process, and
+the first showing of a large book waits for it (a busy cursor).
+
 A passage is known by its text and its pages (``page_start``-``page_end``), not by positions in
 the PDF: the text was read by MuPDF, the viewer draws with PDFium (QtPdf), and the two differ in
 whitespace, ligatures and hyphens. So on each page the passage covers, the viewer matches the
@@ -21,6 +26,7 @@ Everything here runs on the GUI thread.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +45,15 @@ from PySide6.QtGui import (
 )
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
-from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QSizePolicy,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 Opener = Callable[[QUrl], object]
 
@@ -177,9 +191,13 @@ class _MarkedView(QPdfView):
 class PdfViewer(QWidget):
     """Shows a PDF at a cited page with the passage marked; see the module docstring."""
 
-    def __init__(self, parent: QWidget | None = None, *, opener: Opener | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, opener: Opener | None = None,
+                 cache_dir: Path | None = None) -> None:
+        """``cache_dir``: where converted copies of documents that are not PDFs are kept (by
+        default ``cache/viewer`` in the data folder)."""
         super().__init__(parent)
         self._opener: Opener = opener or QDesktopServices.openUrl
+        self._cache = cache_dir
         self._path = ""
         self._mtime = 0.0
         self._message = ""
@@ -327,13 +345,47 @@ class PdfViewer(QWidget):
         if path == self._path and mtime == self._mtime and not self._message:
             return True
         self._path, self._mtime = path, mtime
-        error = self._document.load(path)
+        shown = self._viewable(path)
+        if shown is None:
+            return False
+        error = self._document.load(str(shown))
         if error != QPdfDocument.Error.None_:
             return self._fail(path, _LOAD_ERRORS.get(error, "the file cannot be read as a PDF"))
         if self._document.status() != QPdfDocument.Status.Ready or self._document.pageCount() == 0:
             return self._fail(path, "it has no pages, or it is damaged")
         self._show_message("")
         return True
+
+    def _viewable(self, path: str) -> Path | None:
+        """The PDF that shows ``path`` (itself, or its converted copy); None, with the reason
+        shown, when it cannot be converted."""
+        from grit_desktop.engine.documents.formats import PDF, format_of
+        from grit_desktop.engine.documents.pdf import PdfError
+        from grit_desktop.engine.documents.viewable import viewable_pdf
+
+        fmt = format_of(path)
+        if fmt is None or fmt is PDF:
+            return Path(path)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            return viewable_pdf(path, self._cache_dir())
+        except PdfError as exc:
+            reason = str(exc).removeprefix(f"{path} ")
+            self._fail(path, f"it {reason}" if reason.startswith("is ") else reason)
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
+
+    def _cache_dir(self) -> Path:
+        if self._cache is None:
+            from grit_desktop.config import data_dir
+            from grit_desktop.errors import ConfigError
+
+            try:
+                self._cache = data_dir() / "cache" / "viewer"
+            except ConfigError:
+                self._cache = Path(tempfile.gettempdir()) / "grit-desktop-viewer"
+        return self._cache
 
     def _fail(self, path: str, why: str) -> bool:
         self._path, self._mtime = path, 0.0

@@ -66,6 +66,36 @@ def test_export_has_every_message_and_citation(tmp_path: Path) -> None:
     assert md.count("**Sources**") == 2
 
 
+def test_export_shows_each_source_with_its_heading(tmp_path: Path) -> None:
+    chats = Chats(tmp_path / "c.sqlite")
+    chat = chats.create("Book")
+    epub = Source(n=1, chunk_id="e:000004", doc_id="e", title="Lighthouse Manual", path="/docs/l.epub",
+                  page_start=12, page_end=12, char_start=0, char_end=40, score=0.5, text="t",
+                  heading="Chapter 3: Installation")
+    chats.add(chat.id, "assistant", "Like so [1][2].", sources=[epub, source(2)])
+    md = chats.export_markdown(chat.id)
+    assert "1. *Lighthouse Manual*, § Chapter 3: Installation, p. 12 (/docs/l.epub)" in md
+    assert "2. *Manual*, pp. 3-4 (/docs/manual.pdf)" in md  # no heading: the pages alone
+    assert chats.messages(chat.id)[0].sources[0].heading == "Chapter 3: Installation"
+
+
+def test_sources_stored_before_headings_load(tmp_path: Path) -> None:
+    db = tmp_path / "c.sqlite"
+    chats = Chats(db)
+    chat = chats.create("Old")
+    chats.add(chat.id, "assistant", "Old answer [1].", sources=[source(1)])
+    chats.close()
+    import json
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:  # as an earlier version stored it: no heading key
+        [(raw,)] = conn.execute("SELECT sources FROM messages").fetchall()
+        old = [{k: v for k, v in s.items() if k != "heading"} for s in json.loads(raw)]
+        conn.execute("UPDATE messages SET sources = ?", (json.dumps(old),))
+    [message] = Chats(db).messages(chat.id)
+    assert message.sources == [source(1)] and message.sources[0].heading == ""
+
+
 def test_a_broken_database_file_is_reported(tmp_path: Path) -> None:
     bad = tmp_path / "chats.sqlite"
     bad.write_bytes(b"this is not a database" * 100)

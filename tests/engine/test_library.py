@@ -21,7 +21,7 @@ from grit_desktop.engine.index.events import (
     IngestEvent,
     IngestFinished,
 )
-from grit_desktop.engine.index.library import FIRST_BATCH_TOKENS, BatchPacer, Library, find_pdfs
+from grit_desktop.engine.index.library import FIRST_BATCH_TOKENS, BatchPacer, Library, find_documents
 from grit_desktop.errors import GritError
 from tests import pdfs
 
@@ -78,7 +78,7 @@ def test_a_folder_of_good_and_bad_files(library: Library, docs: Path) -> None:
     pdfs.make_not_a_pdf(docs / "picture.pdf")
     pdfs.make_image_only_pdf(docs / "scan.pdf", text="")  # a scan of a blank sheet: OCR or not,
     pdfs.make_zero_page_pdf(docs / "nopages.pdf")           # no text
-    (docs / "notes.txt").write_text("not a pdf and not named like one")
+    (docs / "notes.rtf").write_text("not a document format read here")
     before = {p: (p.read_bytes(), p.stat().st_mtime) for p in docs.rglob("*") if p.is_file()}
     done = ingest(library, docs)
     got = statuses(done)
@@ -272,10 +272,10 @@ def test_find_pdfs_recursion_links_and_missing(tmp_path: Path) -> None:
     (root / "a" / "b").mkdir(parents=True)
     pdfs.make_pdf(root / "one.pdf", ["x"])
     pdfs.make_pdf(root / "a" / "b" / "TWO.PDF", ["x"])
-    (root / "a" / "readme.txt").write_text("x")
+    (root / "a" / "readme.rtf").write_text("x")
     (root / "a" / "loop").symlink_to(root, target_is_directory=True)  # a link loop
     (root / "alias.pdf").symlink_to(root / "one.pdf")  # the same file twice
-    files, errors = find_pdfs([root, root / "one.pdf", tmp_path / "missing"])
+    files, errors = find_documents([root, root / "one.pdf", tmp_path / "missing"])
     names = sorted(p.name for p in files)
     assert len(names) == 2 and names[0] == "TWO.PDF" and names[1] in ("alias.pdf", "one.pdf")
     assert [e.reason for e in errors] == [f"{tmp_path / 'missing'}: no such file or folder"]

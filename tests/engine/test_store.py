@@ -608,3 +608,52 @@ def test_damaged_files_become_a_store_error(tmp_path: Path, rng: np.random.Gener
         path.write_bytes(b"garbage")
     with pytest.raises(StoreError, match="damaged"):
         Store(folder, DIM).search_vector(unit(rng, 1)[0], 5)
+
+
+# ---------------------------------------------------------------------------------------------
+# headings, and libraries written before them
+
+
+def test_headings_round_trip(store: Store, rng: np.random.Generator) -> None:
+    vectors = unit(rng, 3)
+    written = [ChunkRecord(doc_id="a", index=i, text=f"{WORDS[i]} text", page_start=1, page_end=1,
+                           char_start=0, char_end=9, tokens=3, vector=vectors[i],
+                           heading=["", "Chapter 1: Installation", "Usage"][i]) for i in range(3)]
+    store.put_document(doc("a", "indexing", chunks=3))
+    store.add_chunks(written)
+    store.set_status("a", "ready")
+    assert [c.heading for c in store.chunks_of("a")] == ["", "Chapter 1: Installation", "Usage"]
+    hit = store.chunk("a:000001")
+    assert hit is not None and hit.heading == "Chapter 1: Installation"
+    assert hit.location == "§ Chapter 1: Installation, p. 1"
+    found = store.search_hybrid(vectors[2], "valve", 3)
+    assert {h.chunk_id: h.heading for h in found}["a:000002"] == "Usage"
+    assert {h.heading for h in store.search_vector(vectors[0], 3)} == {"", "Chapter 1: Installation", "Usage"}
+
+
+def test_a_library_from_before_headings_opens_and_searches(tmp_path: Path, rng: np.random.Generator) -> None:
+    import lancedb
+
+    folder = tmp_path / "library"
+    old = Store(folder, DIM)
+    add_doc(old, "a", unit(rng, 6), [f"alpha {w}" for w in WORDS[:6]])
+    del old
+    # what an earlier version wrote: the same chunks table without the heading column
+    table = lancedb.connect(str(folder)).open_table("chunks")
+    table.drop_columns(["heading"])
+    assert "heading" not in table.schema.names
+    store = Store(folder, DIM)
+    assert "heading" in lancedb.connect(str(folder)).open_table("chunks").schema.names
+    assert [c.heading for c in store.chunks_of("a")] == [""] * 6
+    hits = store.search_hybrid(unit(rng, 1)[0], "alpha", 3)
+    assert len(hits) == 3 and {h.heading for h in hits} == {""}
+    assert hits[0].location == hits[0].pages
+    assert {h.doc_id for h in store.search_text("alpha", 5)} == {"a"}
+    vectors = unit(rng, 1)
+    store.put_document(doc("b", "indexing", chunks=1))
+    store.add_chunks([ChunkRecord(doc_id="b", index=0, text="beta", page_start=2, page_end=2,
+                                  char_start=0, char_end=4, tokens=1, vector=vectors[0], heading="Usage")])
+    store.set_status("b", "ready")
+    again = Store(folder, DIM)
+    assert [c.heading for c in again.chunks_of("b")] == ["Usage"]
+    assert again.chunk_count("a") == 6

@@ -308,3 +308,64 @@ def test_no_height_makes_the_view_relayout_for_ever(tmp_path: Path) -> None:
     except subprocess.TimeoutExpired:
         pytest.fail("the viewer relayouts for ever at some height")
     assert run.returncode == 0 and run.stdout.split() == ["ok"], run.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# documents that are not PDFs: shown as the engine's converted copy
+
+
+@pytest.fixture
+def book_viewer(qtbot: Any, tmp_path: Path) -> PdfViewer:
+    opened: list[QUrl] = []
+    widget = PdfViewer(opener=opened.append, cache_dir=tmp_path / "cache")
+    widget.opened = opened  # type: ignore[attr-defined]
+    widget.resize(700, 900)
+    qtbot.addWidget(widget)
+    return widget
+
+
+def test_an_epub_source_opens_at_its_page_with_the_passage_marked(book_viewer: PdfViewer,
+                                                                   tmp_path: Path) -> None:
+    from grit_desktop.engine.documents.pdf import read_document
+    from tests import documents_fixtures as docs
+
+    path = docs.make_epub(tmp_path / "book.epub")
+    book = read_document(path)
+    # the second chapter's first two paragraphs, on the page it starts
+    page = next(p for p in book.pages if docs.marker(1) in p.text)
+    assert page.number > 1
+    start = page.text.index(docs.marker(1))
+    passage = "\n\n".join(page.text[start:].split("\n\n")[:2])
+    book_viewer.show_passage(str(path), page.number, passage, "Lighthouse")
+    assert book_viewer.message() == ""
+    assert book_viewer.page_count() == book.page_count
+    assert book_viewer.current_page() == page.number
+    assert book_viewer.highlighted() and book_viewer.passage_pages() == [page.number]
+    assert flat(book_viewer.marked_text(page.number)) == flat(passage)
+    book_viewer.open_externally()  # the system viewer gets the book itself, not the copy
+    assert book_viewer.opened == [QUrl.fromLocalFile(str(path))]  # type: ignore[attr-defined]
+    assert len(list((tmp_path / "cache").glob("*.pdf"))) == 1
+
+
+@pytest.mark.parametrize("ext", [".docx", ".md", ".txt", ".xps"])
+def test_other_formats_open_at_the_cited_page(book_viewer: PdfViewer, tmp_path: Path, ext: str) -> None:
+    from grit_desktop.engine.documents.pdf import read_document
+    from tests import documents_fixtures as docs
+
+    path = docs.make(tmp_path / f"book{ext}")
+    book = read_document(path)
+    last = book.pages[-1]
+    passage = last.text.split("\n\n")[-1]
+    book_viewer.show_passage(str(path), last.number, passage)
+    assert book_viewer.current_page() == last.number == book_viewer.page_count()
+    assert book_viewer.highlighted() and flat(book_viewer.marked_text(last.number)) == flat(passage)
+
+
+def test_a_broken_epub_shows_why(book_viewer: PdfViewer, tmp_path: Path) -> None:
+    from tests import documents_fixtures as docs
+
+    path = docs.make_broken(tmp_path / "broken.epub")
+    book_viewer.show_passage(str(path), 3, "anything")
+    assert book_viewer.message() == (f"Cannot show {path}: it is damaged and cannot be read "
+                                     "(not a readable EPUB file).")
+    assert book_viewer.current_page() == 0 and not book_viewer.highlighted()

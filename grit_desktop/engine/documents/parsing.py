@@ -1,4 +1,4 @@
-"""Reading and chunking PDFs in a separate process, ahead of the embedding.
+"""Reading and chunking documents in a separate process, ahead of the embedding.
 
 MuPDF is C code reading untrusted files: a malformed PDF can crash or hang it. Running it in a
 child process means a crash costs one file (reported as such), never the app, and a hang is cut
@@ -20,6 +20,7 @@ dead at once: the file it was reading fails with a reason, the next ones go to a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from grit_desktop.engine.documents.chunking import Chunk, chunk_pages
-from grit_desktop.engine.documents.pdf import ParsedPdf, PdfError, read_pdf
+from grit_desktop.engine.documents.pdf import ParsedPdf, PdfError, heading_at, read_document
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,17 @@ def _counter(tokenizer_dir: str) -> Any:
 
 
 def parse_file(path: str, options: ChunkOptions) -> Parsed | ParseFailure:
-    """Read and chunk one PDF. Runs in the reader process (or in-process when not isolated)."""
+    """Read and chunk one document; each chunk is given its heading. Runs in the reader process
+    (or in-process when not isolated)."""
     try:
-        pdf = read_pdf(path, ocr=options.ocr, on_ocr_page=lambda i, n: heartbeat())
+        pdf = read_document(path, ocr=options.ocr, on_ocr_page=lambda i, n: heartbeat())
         chunks = chunk_pages(
             pdf.pages, _counter(options.tokenizer_dir),
             chunk_tokens=options.chunk_tokens, overlap_tokens=options.overlap_tokens,
         )
+        if pdf.headings:
+            chunks = [dataclasses.replace(c, heading=heading_at(pdf.headings, c.page_start, c.char_start))
+                      for c in chunks]
         return Parsed(pdf, chunks)
     except PdfError as exc:
         return ParseFailure(path, exc.kind, str(exc))
@@ -301,6 +306,33 @@ class Ticket:
 
     path: str
     child: _Child | None  # None: read in this process when redeemed
+
+
+def run_once(target: Callable[[str, ChunkOptions], object], path: str, options: ChunkOptions,
+             timeout_s: float = PARSE_TIMEOUT_S) -> object:
+    """``target(path, options)`` run in a fresh reader process, which is then stopped: what it
+    returned, or a `ParseFailure` when the reader crashed, hung past ``timeout_s`` (seconds
+    without progress) or could not start (then it runs in this process, with a warning)."""
+    try:
+        child = _Child()
+    except OSError as exc:
+        log.warning("the reader process cannot start (%s); running %s here", exc, target.__name__)
+        return target(path, options)
+    try:
+        if not child.send((target.__module__, target.__name__, path, options)):
+            return ParseFailure(path, "crash", f"{path}: the reader process stopped at once")
+        try:
+            outcome = child.results.get(timeout=START_S + timeout_s)
+            while isinstance(outcome, Alive):
+                outcome = child.results.get(timeout=timeout_s)
+        except queue.Empty:
+            return ParseFailure(path, "timeout", f"{path}: took longer than {timeout_s:.0f} s "
+                                "and was stopped")
+        if outcome is _DEAD:
+            return ParseFailure(path, "crash", f"{path}: the reader crashed on this file")
+        return outcome
+    finally:
+        child.kill()
 
 
 class Parser:

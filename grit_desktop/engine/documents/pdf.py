@@ -1,9 +1,19 @@
-"""Reading PDFs with PyMuPDF: the text of every page in reading order, with checks that name why
-a file cannot be indexed.
+"""Reading documents with PyMuPDF: the text of every page in reading order, with checks that name
+why a file cannot be indexed.
 
-`read_pdf` returns a `ParsedPdf` (metadata and one `PageText` per page) or raises a `PdfError`
-whose message is one line for the user and whose ``kind`` says which case it is. The file is
-opened read-only and never written.
+`read_document` (also named `read_pdf`) returns a `ParsedPdf` (metadata, one `PageText` per page
+and the document's headings) or raises a `PdfError` whose message is one line for the user and
+whose ``kind`` says which case it is. The file is opened read-only and never written.
+
+Formats (`formats.FORMATS`, by extension): PDF and XPS keep their own pages; EPUB, MOBI, FB2,
+HTML, XHTML, plain text, Markdown and DOCX are laid out by MuPDF into pages of `formats.LAYOUT`
+first, the same layout the viewer's copy is converted with (`viewable`), so page numbers are
+stable and match what the viewer shows. Every format is read by MuPDF itself.
+
+Headings: the document's table of contents (PDF bookmarks, EPUB/MOBI/FB2 chapters, the
+headings MuPDF finds in HTML, Markdown and DOCX) gives each heading's page; its place on the
+page is where the page's text has a paragraph reading as that title (the top of the page when
+none does). `heading_at` is the nearest heading at or before a place in the document.
 
 Reading order: MuPDF gives text blocks (about one paragraph each) with their boxes; `order_blocks`
 cuts the page into columns and horizontal bands (a recursive XY cut), so two-column pages read
@@ -42,6 +52,13 @@ if "pymupdf" not in sys.modules:
         sys.modules.setdefault(_addon, None)  # type: ignore[arg-type]
 import pymupdf
 
+from grit_desktop.engine.documents.formats import (
+    LAYOUT,
+    PDF,
+    Format,
+    format_of,
+    supported_extensions,
+)
 from grit_desktop.errors import GritError
 
 log = logging.getLogger(__name__)
@@ -51,10 +68,12 @@ log = logging.getLogger(__name__)
 # records here, at INFO: the reason a file cannot be read is reported as a `PdfError`.
 pymupdf.set_messages(pylogging=True, pylogging_name=f"{__name__}.mupdf", pylogging_level=logging.INFO)
 
-#: The reasons a file cannot be indexed (`PdfError.kind`).
+#: The reasons a file cannot be indexed (`PdfError.kind`). "not-pdf": a ``.pdf`` without a PDF
+#: header; "not-text": a text format (``.txt``, ``.md``, ``.html``, ...) holding binary data;
+#: "unsupported": a file named explicitly whose extension is no supported format.
 PDF_ERROR_KINDS = frozenset({
     "missing", "unreadable", "empty-file", "not-pdf", "corrupt", "encrypted", "no-pages",
-    "no-text", "too-large",
+    "no-text", "too-large", "unsupported", "not-text",
 })
 
 #: MuPDF text flags: clip to the page, report images (as blocks, not decoded), expand ligatures
@@ -102,8 +121,20 @@ class PageText:
 
 
 @dataclass(frozen=True)
+class Heading:
+    """A heading of the document (a chapter, a section) and where it is: 1-based ``page`` and
+    the offset of its title in that page's text (0 when the title is not found in it)."""
+
+    level: int   # 1 for a chapter, 2 for its sections, ...
+    title: str
+    page: int
+    char: int
+
+
+@dataclass(frozen=True)
 class ParsedPdf:
-    """What `read_pdf` found in one file."""
+    """What `read_document` found in one file (of any format: the name is from when only PDFs
+    were read)."""
 
     path: Path
     sha256: str        # of the file's bytes (hex)
@@ -113,6 +144,8 @@ class ParsedPdf:
     author: str        # "" when unknown
     page_count: int
     pages: list[PageText] = field(repr=False)
+    format: str = PDF.name  # `formats.Format.name`: "PDF", "EPUB", ...
+    headings: list[Heading] = field(default_factory=list, repr=False)  # in document order
 
     @property
     def scanned_pages(self) -> list[int]:
@@ -157,12 +190,14 @@ def _human_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _check_file(path: Path, max_bytes: int) -> os.stat_result:
-    """Stat and sniff ``path``; raises `PdfError` for every reason it cannot be a readable PDF."""
+def check_file(path: Path, max_bytes: int) -> tuple[os.stat_result, Format]:
+    """Stat and sniff ``path``; raises `PdfError` for every reason it cannot be a readable
+    document. Returns its format: by extension, or PDF for a file of another name that starts
+    as a PDF does."""
     try:
         st = path.stat()
         if path.is_dir():
-            raise PdfError("unreadable", f"{path} is a folder, not a PDF file")
+            raise PdfError("unreadable", f"{path} is a folder, not a document")
         with open(path, "rb") as f:
             head = f.read(_HEADER_WINDOW)
     except FileNotFoundError:
@@ -176,22 +211,45 @@ def _check_file(path: Path, max_bytes: int) -> os.stat_result:
     if st.st_size > max_bytes:
         raise PdfError("too-large", f"{path} is {_human_bytes(st.st_size)}; files over "
                                     f"{_human_bytes(max_bytes)} are not indexed")
-    if _HEADER not in head:
+    fmt = format_of(path)
+    if fmt is None:
+        if _HEADER in head:  # a PDF under another name, as given
+            return st, PDF
+        raise PdfError("unsupported", f"{path} is not a supported format (supported: "
+                                      f"{supported_extensions()})")
+    if fmt is PDF and _HEADER not in head:
         raise PdfError("not-pdf", f"{path} is not a PDF (no %PDF- header), despite its name")
-    return st
+    if fmt.text and _binary(head):
+        raise PdfError("not-text", f"{path} is not {fmt.name} (it holds binary data), despite "
+                                   "its name")
+    return st, fmt
 
 
-def _open(path: Path) -> Any:
-    """Open with MuPDF (read-only), mapping its failures to `PdfError`."""
+_TEXT_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16 (and UTF-32 LE) text has NUL bytes
+
+
+def _binary(head: bytes) -> bool:
+    """Whether the first bytes of a text format are binary data (a NUL byte in them)."""
+    return b"\0" in head and not head.startswith(_TEXT_BOMS)
+
+
+def open_document(path: Path, fmt: Format = PDF) -> Any:
+    """Open with MuPDF (read-only) as ``fmt``, laid out in `LAYOUT` when it is reflowable;
+    MuPDF's failures become `PdfError`."""
     try:
-        doc = pymupdf.open(path, filetype="pdf")
+        doc = pymupdf.open(path, filetype=fmt.filetype)
+        if fmt.reflowable:
+            doc.layout(width=LAYOUT.width, height=LAYOUT.height, fontsize=LAYOUT.fontsize)
     except (FileNotFoundError, pymupdf.FileNotFoundError):
         raise PdfError("missing", f"{path} disappeared while it was being read") from None
     except PermissionError:
         raise PdfError("unreadable", f"{path} cannot be read: permission denied") from None
     except Exception as exc:  # FileDataError and other MuPDF failures
         log.debug("MuPDF cannot open %s: %s", path, exc)
-        raise PdfError("corrupt", f"{path} is damaged beyond repair and cannot be opened") from None
+        if fmt is PDF:
+            raise PdfError("corrupt", f"{path} is damaged beyond repair and cannot be opened") from None
+        raise PdfError("corrupt", f"{path} is damaged and cannot be read (not a readable "
+                                  f"{fmt.name} file)") from None
     finally:
         _log_mupdf_warnings(path)
     return doc
@@ -213,7 +271,7 @@ def _log_mupdf_warnings(path: Path) -> None:
 # reading
 
 
-def read_pdf(
+def read_document(
     path: str | os.PathLike[str],
     *,
     ocr: bool = False,
@@ -221,7 +279,7 @@ def read_pdf(
     max_bytes: int = 2 * 1024**3,
     on_ocr_page: Callable[[int, int], None] | None = None,
 ) -> ParsedPdf:
-    """Read every page of the PDF at ``path``; raises `PdfError` when it cannot be indexed.
+    """Read every page of the document at ``path``; raises `PdfError` when it cannot be indexed.
 
     A page whose text cannot be extracted is kept with empty text (and a warning logged), unless
     no page can be read at all. With ``ocr`` and `ocr_available`, pages that show images but have
@@ -229,16 +287,17 @@ def read_pdf(
     n. Must be called from the one thread that uses PyMuPDF (module docstring).
     """
     path = Path(path)
-    st = _check_file(path, max_bytes)
+    st, fmt = check_file(path, max_bytes)
     try:
         sha = file_sha256(path)
     except FileNotFoundError:
         raise PdfError("missing", f"{path} disappeared while it was being read") from None
     except OSError as exc:
         raise PdfError("unreadable", f"{path} cannot be read: {exc.strerror or exc}") from None
-    doc = _open(path)
+    doc = open_document(path, fmt)
     try:
-        return _read_document(doc, path, st, sha, ocr=ocr, max_pages=max_pages, on_ocr_page=on_ocr_page)
+        return _read_document(doc, path, st, sha, fmt, ocr=ocr, max_pages=max_pages,
+                              on_ocr_page=on_ocr_page)
     except (RuntimeError, ValueError, IndexError) as exc:  # MuPDF failing on the document itself
         log.info("MuPDF cannot read %s: %s", path, exc)
         raise PdfError("corrupt", f"{path} is damaged and cannot be read ({_mupdf_reason(exc)})") from None
@@ -247,8 +306,12 @@ def read_pdf(
         _log_mupdf_warnings(path)
 
 
+#: The former name, from when only PDFs were read.
+read_pdf = read_document
+
+
 def _read_document(
-    doc: Any, path: Path, st: os.stat_result, sha: str, *, ocr: bool, max_pages: int,
+    doc: Any, path: Path, st: os.stat_result, sha: str, fmt: Format, *, ocr: bool, max_pages: int,
     on_ocr_page: Callable[[int, int], None] | None = None,
 ) -> ParsedPdf:
     if doc.needs_pass:
@@ -276,11 +339,15 @@ def _read_document(
     if not any(p.text for p in pages):
         raise _no_text_error(path, pages, ocr)
     metadata = doc.metadata or {}
+    headings = _headings(doc, pages, path)
+    # A PDF's first bookmark is often "Cover" or "Contents"; other formats' first heading is
+    # the one the author wrote first.
+    first = headings[0].title if headings and fmt is not PDF else ""
     return ParsedPdf(
         path=path, sha256=sha, size=st.st_size, mtime=st.st_mtime,
-        title=_title(metadata.get("title") or "", pages[0].text, path),
+        title=_title(metadata.get("title") or "", pages[0].text, path, first),
         author=_clean_line(metadata.get("author") or ""),
-        page_count=n, pages=pages,
+        page_count=n, pages=pages, format=fmt.name, headings=headings,
     )
 
 
@@ -560,11 +627,14 @@ _JUNK_TITLE = re.compile(
 )
 
 
-def _title(meta_title: str, first_page: str, path: Path) -> str:
-    """The metadata title when it says something, else a heading of page 1, else the stem."""
+def _title(meta_title: str, first_page: str, path: Path, first_heading: str = "") -> str:
+    """The metadata title when it says something, else ``first_heading`` (the document's first
+    heading, when it is not a PDF), else a heading of page 1, else the stem."""
     title = _clean_line(meta_title)
     if _meaningful_title(title, path):
         return title
+    if _meaningful_title(_clean_line(first_heading), path):
+        return _clean_line(first_heading)
     heading = _heading(first_page.split("\n\n")[:5])
     return heading if heading is not None else path.stem
 
@@ -586,3 +656,66 @@ def _heading(paragraphs: Iterable[str]) -> str | None:
                 and para[-1] not in ".,;:" and not para.isdigit()):
             return para
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# headings
+
+#: Longest heading title kept (characters); a longer one is cut at a word.
+MAX_HEADING_CHARS = 200
+_NON_WORD = re.compile(r"\W+")
+
+
+def _headings(doc: Any, pages: Sequence[PageText], path: Path) -> list[Heading]:
+    """The document's headings, from its table of contents, each placed in its page's text."""
+    try:
+        toc = doc.get_toc(simple=True)
+    except Exception as exc:  # a damaged outline loses the headings, not the document
+        log.info("%s: the table of contents cannot be read (%s)", path, exc)
+        return []
+    entries = []
+    for entry in toc:
+        level, title, page = int(entry[0]), _clean_line(str(entry[1])), int(entry[2])
+        if 1 <= page <= len(pages) and any(ch.isalnum() for ch in title):
+            entries.append((page, level, _cut(title)))
+    entries.sort(key=lambda e: e[0])  # stable: the outline's order within a page
+    found: list[Heading] = []
+    for page, level, title in entries:
+        after = found[-1].char + 1 if found and found[-1].page == page else 0
+        found.append(Heading(level, title, page, _place(pages[page - 1].text, title, after)))
+    return found
+
+
+def _cut(title: str) -> str:
+    if len(title) <= MAX_HEADING_CHARS:
+        return title
+    return title[:MAX_HEADING_CHARS].rsplit(" ", 1)[0] + "…"
+
+
+def _key(text: str) -> str:
+    return _NON_WORD.sub(" ", text.lower()).strip()
+
+
+def _place(text: str, title: str, start: int) -> int:
+    """Where in a page's ``text`` (from ``start`` on) a paragraph reads as ``title``: the same
+    words, or the end of a title that numbers its chapter ("Chapter 2: Usage" over "Usage"),
+    or the start of a paragraph that goes on after the title. ``start`` when none does (a
+    chapter starts its page; a bookmark may point anywhere on its page)."""
+    want = _key(title)
+    if not want:
+        return start
+    pos = start
+    for para in text[start:].split("\n\n"):
+        have = _key(para)
+        if have and (have == want or (len(para) <= 120 and len(have) >= 3 and want.endswith(" " + have))
+                     or have.startswith(want + " ")):
+            return pos
+        pos += len(para) + 2
+    return start
+
+
+def heading_at(headings: Sequence[Heading], page: int, char: int) -> str:
+    """The title of the nearest heading at or before ``char`` of ``page`` (1-based); "" before
+    the first heading, or when the document has none."""
+    k = bisect.bisect_right([(h.page, h.char) for h in headings], (page, char)) - 1
+    return headings[k].title if k >= 0 else ""

@@ -1,5 +1,5 @@
-"""Finding the PDFs under what the user gave (files and folders). No heavy imports: the window
-lists dropped files with it at once, before the engine has started."""
+"""Finding the documents under what the user gave (files and folders). No heavy imports: the
+window lists dropped files with it at once, before the engine has started."""
 
 from __future__ import annotations
 
@@ -8,23 +8,20 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from grit_desktop.engine.documents.formats import is_supported
 from grit_desktop.engine.index.events import FileResult
 
 log = logging.getLogger(__name__)
 
 
-def is_supported(name: str) -> bool:
-    """Whether a file of this name is one the library reads (by its extension, any case)."""
-    return name.lower().endswith(".pdf")
-
-
-def find_pdfs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[FileResult]]:
-    """PDF files under ``paths`` (files taken as given, folders searched recursively).
+def find_documents(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[FileResult]]:
+    """Documents under ``paths`` (files taken as given, folders searched recursively).
 
     Returns the files, in a stable order without duplicates, and an error result for each input
     that does not exist. Symbolic links are followed, but a folder is never entered twice, so
-    link loops end. Only ``*.pdf`` (any case) is taken from folders; a file named explicitly is
-    taken whatever its name (a non-PDF is then reported by the reader).
+    link loops end. From folders, only files of a supported format are taken (by extension, any
+    case: `formats.SUPPORTED_EXTENSIONS`); a file named explicitly is taken whatever its name
+    (one the reader cannot read is then reported with its reason).
     """
     found: list[Path] = []
     errors: list[FileResult] = []
@@ -71,3 +68,4 @@ def _walk(folder: Path, add: Callable[[Path], None], seen_dirs: set[tuple[int, i
                 add(Path(entry.path))
         except OSError:
             continue
+

@@ -58,7 +58,7 @@ from grit_desktop.engine.index.events import (
     IngestStarted,
     QueueProgress,
 )
-from grit_desktop.engine.index.files import find_pdfs
+from grit_desktop.engine.index.files import find_documents
 from grit_desktop.engine.index.records import ChunkRecord, DocumentRecord, Scope, SearchHit
 from grit_desktop.engine.index.store import DocumentGone, Store, StoreError
 from grit_desktop.engine.index.watched import FolderPlan, plan_folder
@@ -220,7 +220,7 @@ class Library:
         """
         t0 = time.perf_counter()
         model = self._require_model()
-        files, results = find_pdfs(paths)
+        files, results = find_documents(paths)
         synced, settling = self._sync(sync)
         results.extend(synced)
         resumed = self._resumable() if resume else []
@@ -650,7 +650,7 @@ def chunk_records(doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> 
     return [
         ChunkRecord(doc_id=doc_id, index=c.index, text=c.text, tokens=c.tokens, vector=vectors[j],
                     page_start=c.page_start, page_end=c.page_end, char_start=c.char_start,
-                    char_end=c.char_end)
+                    char_end=c.char_end, heading=c.heading)
         for j, c in enumerate(chunks)
     ]
 
@@ -669,5 +669,5 @@ __all__ = [
     "Library",
     "ParseFailure",
     "Parsed",
-    "find_pdfs",
+    "find_documents",
 ]

@@ -99,7 +99,8 @@ class Source(Span):
         """Search hit ``hit`` as the answer's passage ``n``."""
         return cls(n=n, chunk_id=hit.chunk_id, doc_id=hit.doc_id, title=hit.title, path=hit.path,
                    score=hit.score, text=hit.text, page_start=hit.page_start,
-                   page_end=hit.page_end, char_start=hit.char_start, char_end=hit.char_end)
+                   page_end=hit.page_end, char_start=hit.char_start, char_end=hit.char_end,
+                   heading=hit.heading)
 
 
 @dataclass(frozen=True)

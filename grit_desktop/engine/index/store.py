@@ -130,7 +130,10 @@ TIDY_VERSIONS = 100
 VECTOR_COLUMN = "vector"
 TEXT_COLUMN = "text"
 HIT_COLUMNS = ["chunk_id", "doc_id", "chunk_index", "text", "page_start", "page_end",
-               "char_start", "char_end", "tokens"]
+               "char_start", "char_end", "heading", "tokens"]
+# Columns added to the chunks table after its first version, with the SQL value old rows get.
+# A library written before them gains them when it is next opened (under the write lock).
+ADDED_CHUNK_COLUMNS = {"heading": "''"}
 
 
 class StoreError(GritError):
@@ -160,6 +163,7 @@ def chunks_schema(dim: int) -> pa.Schema:
         ("text", pa.string()), ("page_start", pa.int32()), ("page_end", pa.int32()),
         ("char_start", pa.int32()), ("char_end", pa.int32()), ("tokens", pa.int32()),
         (VECTOR_COLUMN, pa.list_(pa.float32(), dim)),
+        ("heading", pa.string()),
     ])
 
 
@@ -195,6 +199,7 @@ def _chunks_table(chunks: Sequence[ChunkRecord], dim: int) -> pa.Table:
         "char_start": [c.char_start for c in chunks], "char_end": [c.char_end for c in chunks],
         "tokens": [c.tokens for c in chunks],
         VECTOR_COLUMN: pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
+        "heading": [c.heading for c in chunks],
     }
     return pa.table(columns, schema=chunks_schema(dim))
 
@@ -206,7 +211,8 @@ def _chunks_from_table(table: pa.Table, dim: int) -> list[ChunkRecord]:
     return [
         ChunkRecord(doc_id=r["doc_id"], index=r["chunk_index"], text=r["text"],
                     page_start=r["page_start"], page_end=r["page_end"], char_start=r["char_start"],
-                    char_end=r["char_end"], tokens=r["tokens"], vector=vectors[i])
+                    char_end=r["char_end"], heading=r.get("heading") or "", tokens=r["tokens"],
+                    vector=vectors[i])
         for i, r in enumerate(table.drop_columns([VECTOR_COLUMN]).to_pylist())
     ]
 
@@ -216,7 +222,8 @@ def _hit(row: dict[str, Any], doc: DocumentRecord, score: float, vector_rank: in
     return SearchHit(
         chunk_id=row["chunk_id"], doc_id=row["doc_id"], index=row["chunk_index"], text=row["text"],
         page_start=row["page_start"], page_end=row["page_end"], char_start=row["char_start"],
-        char_end=row["char_end"], tokens=row["tokens"], title=doc.title, path=doc.path,
+        char_end=row["char_end"], heading=row.get("heading") or "", tokens=row["tokens"],
+        title=doc.title, path=doc.path,
         score=score, vector_rank=vector_rank, text_rank=text_rank,
     )
 
@@ -376,14 +383,30 @@ class Store:
         self._meta = self._table(existing, META, meta_schema())
         self._settings = self._read_meta()
         complete = "format" in self._settings and (
-            self._chunks is None or not self._missing_indexes(self._chunks))
+            self._chunks is None or not (self._missing_indexes(self._chunks) or self._missing_columns()))
         if not create:
             return complete
         if "format" not in self._settings:
             self._put_meta("format", FORMAT)
         if self._chunks is not None:
+            self._add_missing_columns()
             self._ensure_indexes(self._chunks)
         return True
+
+    def _missing_columns(self) -> dict[str, str]:
+        """The `ADDED_CHUNK_COLUMNS` the chunks table lacks (it was written by an older version)."""
+        assert self._chunks is not None
+        names = set(self._chunks.schema.names)
+        return {name: value for name, value in ADDED_CHUNK_COLUMNS.items() if name not in names}
+
+    def _add_missing_columns(self) -> None:
+        """Give an older library's chunks the columns added since (old rows get their default).
+        Called under the write lock; another process may have added them meanwhile."""
+        assert self._chunks is not None
+        missing = self._missing_columns()
+        if missing:
+            log.info("adding %s to the chunks of the library at %s", ", ".join(missing), self.folder)
+            self._chunks.add_columns(missing)
 
     def _read_meta(self) -> dict[str, str]:
         return {r["key"]: r["value"] for r in self._meta.to_arrow().to_pylist()}
@@ -414,7 +437,8 @@ class Store:
         schema = self._chunks.schema
         built = schema.field(VECTOR_COLUMN).type if VECTOR_COLUMN in schema.names else None
         if built is None or not pa.types.is_fixed_size_list(built) or any(
-                name not in schema.names for name in chunks_schema(1).names):
+                name not in schema.names and name not in ADDED_CHUNK_COLUMNS
+                for name in chunks_schema(1).names):
             raise StoreError(f"The library at {self.folder} was not made by this version of "
                              "grit-desktop: remove that folder and add your documents again.")
         if self.dim and built.list_size != self.dim:

@@ -30,7 +30,7 @@ from typing import Literal
 
 from filelock import FileLock
 
-from grit_desktop.engine.index.files import find_pdfs
+from grit_desktop.engine.index.files import find_documents
 from grit_desktop.engine.index.records import DocumentRecord
 from grit_desktop.errors import GritError
 
@@ -158,7 +158,7 @@ def plan_folder(folder: str, documents: Iterable[DocumentRecord], now: float | N
     except OSError as exc:
         return FolderPlan(folder, error=f"cannot be read: {exc.strerror}")
     inside = {d.path: d for d in documents if _inside(d.path, folder)}
-    files, _ = find_pdfs([root])
+    files, _ = find_documents([root])
     changed: list[Path] = []
     settling: list[Path] = []
     on_disk: set[str] = set()

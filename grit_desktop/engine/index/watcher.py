@@ -28,7 +28,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from grit_desktop.engine.index.files import is_supported
+from grit_desktop.engine.documents.formats import is_supported
 
 log = logging.getLogger(__name__)
 
