@@ -15,7 +15,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -215,8 +215,10 @@ class Chats:
 
     # -- export -------------------------------------------------------------------------------
 
-    def export_markdown(self, chat_id: int) -> str:
-        """The chat as Markdown: every message, and under each answer its numbered sources."""
+    def export_markdown(self, chat_id: int, library: Container[str] | None = None) -> str:
+        """The chat as Markdown: every message, and under each answer its numbered sources
+        (those whose document is not among ``library``'s ids, when given, said to be no longer in
+        the library)."""
         chat = self.get(chat_id)
         lines = [f"# {markdown_literal(chat.title)}", "",
                  f"_Exported from grit-desktop on {time.strftime('%Y-%m-%d %H:%M')}_", ""]
@@ -229,8 +231,10 @@ class Chats:
                 lines.append("**Sources**")
                 lines.append("")
                 for s in m.sources:
+                    gone = library is not None and s.doc_id not in library
                     lines.append(f"{s.n}. *{markdown_literal(s.title)}*, {markdown_literal(s.location)} "
-                                 f"({markdown_literal(s.path)})")
+                                 f"({markdown_literal(s.path)})"
+                                 + (" — no longer in the library" if gone else ""))
                 lines.append("")
         return "\n".join(lines).rstrip() + "\n"
 

@@ -319,7 +319,11 @@ class Session:
 
     def export(self, chat_id: int, path: str | Path | None = None) -> str:
         """Chat ``chat_id`` as Markdown with its sources; written to ``path`` when given."""
-        text = self.chats.export_markdown(chat_id)
+        try:
+            present: set[str] | None = {d.doc_id for d in self.library.documents()}
+        except GritError:  # the library cannot be opened: say nothing of the sources' documents
+            present = None
+        text = self.chats.export_markdown(chat_id, present)
         if path is not None:
             try:
                 Path(path).write_text(text, encoding="utf-8")

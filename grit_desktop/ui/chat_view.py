@@ -99,6 +99,9 @@ class MessageWidget(QFrame):
         self.text = text
         self.sources: list[Source] = list(sources or [])
         self.note = ""  # why there are no sources, said as soon as it is known
+        #: The library's document ids (None: not known yet): a source of another document is
+        #: shown as no longer in the library.
+        self.library: set[str] | None = None
         self.setObjectName("question" if role == "user" else "answer")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
@@ -160,15 +163,29 @@ class MessageWidget(QFrame):
         title.setObjectName("sourcesTitle")
         self.sources_box.addWidget(title)
         for s in sources:
-            button = QPushButton(f"[{s.n}]  {s.title}, {s.location}")
+            gone = self.library is not None and bool(s.doc_id) and s.doc_id not in self.library
+            button = QPushButton(f"[{s.n}]  {s.title}, {s.location}"
+                                 + (f"  ({GONE})" if gone else ""))
             button.setObjectName("sourceButton")
             button.setFlat(True)
-            button.setToolTip(f"{s.path}\n\n{_snippet(s.text)}")
+            button.setToolTip(f"{s.path}\n\n{_snippet(s.text)}" if not gone else
+                              f"{s.path}: {GONE} (its file was deleted, or it was removed); the "
+                              f"passage the answer was given:\n\n{_snippet(s.text)}")
             button.setStyleSheet("text-align: left;")
             button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             button.clicked.connect(lambda _=False, src=s: self.citationClicked.emit(src))
             self.sources_box.addWidget(button)
         self.refresh()
+
+    def set_library(self, doc_ids: set[str]) -> None:
+        """The library's documents now: sources of others are marked as no longer there."""
+        if self.library == doc_ids:
+            return
+        before = self.library
+        self.library = set(doc_ids)
+        gone = {s.doc_id for s in self.sources} - self.library
+        if self.sources and (before is None or gone != ({s.doc_id for s in self.sources} - before)):
+            self.show_sources(self.sources)
 
     def show_note(self, note: str) -> None:
         """Say at once why this answer has no sources (it comes from the model alone)."""
@@ -199,6 +216,9 @@ class MessageWidget(QFrame):
             self.citationClicked.emit(source)
 
 
+GONE = "no longer in the library"
+
+
 def _snippet(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit] + "…"
@@ -211,6 +231,7 @@ class ChatView(QScrollArea):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.library: set[str] | None = None  # the library's document ids, once known
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -246,7 +267,15 @@ class ChatView(QScrollArea):
         for m in messages:
             self.add(MessageWidget(m.role, m.text, m.sources, m.finish, m.timings))
 
+    def set_library(self, doc_ids: set[str]) -> None:
+        """The library's document ids: every answer marks its sources no longer there."""
+        self.library = set(doc_ids)
+        for m in self.messages:
+            m.set_library(self.library)
+
     def add(self, widget: MessageWidget) -> MessageWidget:
+        if self.library is not None:
+            widget.set_library(self.library)
         self.placeholder.hide()
         widget.citationClicked.connect(self.citationClicked)
         self._layout.insertWidget(self._layout.count() - 1, widget)

@@ -535,6 +535,7 @@ class MainWindow(QMainWindow):
 
     def on_documents(self, docs: list[DocumentRecord]) -> None:
         self.documents.set_documents(docs)
+        self.chat_view.set_library({d.doc_id for d in docs})
 
     def on_folders(self, states: list[FolderState]) -> None:
         self.folder_list.set_states(states)

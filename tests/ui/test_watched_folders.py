@@ -60,6 +60,12 @@ def answer_watch_question(qtbot: Any, remember: bool) -> list[str]:
     return seen
 
 
+def source_buttons(message: Any) -> list[Any]:
+    from PySide6.QtWidgets import QPushButton
+
+    return [b for b in message.findChildren(QPushButton) if b.objectName() == "sourceButton"]
+
+
 def names(app: App) -> dict[str, str]:
     return {Path(r.path).name: r.status for r in app.window.documents.rows()}
 
@@ -104,6 +110,15 @@ def test_a_watched_folder_follows_the_disk(qtbot: Any, home: Path, tmp_path: Pat
                         timeout=WAIT)
 
         # the chat keeps its text; the source says it is gone instead of opening nothing
+        answer = next(m for m in window.chat_view.messages if cited[0] in m.sources)
+        qtbot.waitUntil(lambda: any("no longer in the library" in b.text() for b in source_buttons(answer)),
+                        timeout=WAIT)
+        marked = [b.text() for b in source_buttons(answer) if "no longer in the library" in b.text()]
+        assert len(marked) == len(cited)
+        exported = tmp_path / "chat.md"
+        window.exportChatRequested.emit(window.chat_id, str(exported))
+        qtbot.waitUntil(exported.exists, timeout=WAIT)
+        assert "— no longer in the library" in exported.read_text(encoding="utf-8")
         window.open_source(cited[0])
         assert "no longer in the library" in window.message_text.text()
         assert window.viewer is None or not window.viewer_dock.isVisible()
