@@ -35,6 +35,7 @@ from grit_desktop.engine.index.library import Library
 from grit_desktop.engine.index.records import DocumentRecord, Scope
 from grit_desktop.engine.index.watched import (
     SETTLE_S,
+    Copies,
     FolderState,
     WatchedFolder,
     WatchList,
@@ -156,10 +157,14 @@ class Session:
         half-done. Starts when the model is loaded; `step_ingest` runs it."""
         paths, sync = list(paths), list(sync)
         self._ingest_paths.extend(paths)
-        self._sync_folders.extend(f for f in sync if f not in self._sync_folders)
         files, _ = find_documents(paths)  # the folders' documents, listed at once as waiting
-        docs = self.library.documents() if sync else []
-        files.extend(f for folder in sync for f in plan_folder(folder, docs).changed)
+        if sync:
+            docs, copies = self.library.documents(), Copies(self.home).load()
+            plans = [plan_folder(folder, docs, copies=copies) for folder in sync]
+            # a folder in step (or offline) needs no pass: a later change is reported anew
+            sync = [p.folder for p in plans if p.changed or p.settling or p.gone]
+            files.extend(f for p in plans for f in p.changed)
+        self._sync_folders.extend(f for f in sync if f not in self._sync_folders)
         self._waiting.extend(str(f) for f in files if str(f) not in self._waiting)
         if self.model is not None and self._ingesting is None:
             self._start_ingest()
@@ -237,8 +242,8 @@ class Session:
 
     def folder_states(self) -> list[FolderState]:
         """Each watched folder as the library panel shows it (sizes and times only: cheap)."""
-        docs = self.library.documents()
-        states = [folder_state(plan_folder(f.path, docs), docs) for f in self.watched()]
+        docs, copies = self.library.documents(), Copies(self.home).load()
+        states = [folder_state(plan_folder(f.path, docs, copies=copies), docs) for f in self.watched()]
         self._offline = {s.path for s in states if s.status == "offline"}
         return states
 

@@ -582,10 +582,14 @@ class MainWindow(QMainWindow):
             ok = sum(r.status == "ok" for r in event.results)
             removed = sum(r.status == "removed" for r in event.results)
             failed = len(event.failed)
+            moved = sum(r.reason.startswith("moved from") for r in event.results)
+            if not (ok or removed or failed or moved or event.cancelled or event.notice):
+                return  # a pass that changed nothing: the last summary still holds
             word = "Stopped" if event.cancelled else "Done"
             failures = f", {failed} could not be read" if failed else ""
             gone = f", {removed} removed (deleted from disk)" if removed else ""
-            self.ingest_label.setText(f"{word}: {ok} added{gone}{failures}")
+            follows = f", {moved} moved (kept)" if moved else ""
+            self.ingest_label.setText(f"{word}: {ok} added{follows}{gone}{failures}")
             if event.notice:
                 self.show_message(event.notice)
 

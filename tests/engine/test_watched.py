@@ -265,7 +265,7 @@ def test_the_watcher_reports_changes_once_quiet_and_ignores_reading(folder: Path
         seen.clear()
         away = tmp_path / "unplugged"
         os.rename(folder, away)
-        assert watcher.refresh() == [str(folder)]  # offline
+        assert wait_for(lambda: str(folder) in watcher.refresh())  # offline
         assert not watcher.watching(str(folder))
         assert watcher.refresh() == []
         os.rename(away, folder)
@@ -274,9 +274,30 @@ def test_the_watcher_reports_changes_once_quiet_and_ignores_reading(folder: Path
         assert wait_for(lambda: any(f == str(folder) for f, _ in seen))
         shutil.rmtree(folder)  # another folder at the same path: a disk plugged in again
         folder.mkdir()
-        assert watcher.refresh() == [str(folder)]
+        assert wait_for(lambda: str(folder) in watcher.refresh())  # once the watch saw it go
         seen.clear()
         pdfs.make_pdf(folder / "on the new disk.pdf", ["New."])
         assert wait_for(lambda: len(seen) >= 1)  # the new folder is the one watched
     finally:
         watcher.close()
+
+
+def test_a_copy_is_read_once_and_its_folder_is_in_sync(library: Library, folder: Path) -> None:
+    make(folder / "original.pdf", "The one content")
+    sync(library, folder)
+    shutil.copy2(folder / "original.pdf", folder / "sub" / "copy.pdf")  # same content, same time
+    done, events = sync(library, folder)
+    assert by_reason(done)["copy.pdf"] == ("skipped", f"same content as {folder / 'original.pdf'}")
+    copies = watched.Copies(library.home).load()
+    docs = library.documents()
+    assert len(docs) == 1  # one document per content
+    assert plan_folder(str(folder), docs, copies=copies).in_sync
+    assert folder_state(plan_folder(str(folder), docs, copies=copies), docs).describe() == \
+        "in sync · 2 files"
+    done, events = sync(library, folder)
+    assert done.results == [] and not any(isinstance(e, FileParsed) for e in events)  # not read again
+    (folder / "original.pdf").unlink()  # the copy is what is left: the document moves to it
+    done, events = sync(library, folder)
+    assert by_reason(done)["copy.pdf"] == ("skipped", f"moved from {folder / 'original.pdf'}")
+    assert not any(isinstance(e, FileParsed) for e in events)
+    assert_mirrors(library, folder)

@@ -61,7 +61,7 @@ from grit_desktop.engine.index.events import (
 from grit_desktop.engine.index.files import find_documents
 from grit_desktop.engine.index.records import ChunkRecord, DocumentRecord, Scope, SearchHit
 from grit_desktop.engine.index.store import DocumentGone, Store, StoreError
-from grit_desktop.engine.index.watched import FolderPlan, plan_folder
+from grit_desktop.engine.index.watched import Copies, FolderPlan, plan_folder
 from grit_desktop.errors import GritError
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class Library:
         self._parser: Parser | None = None
         self._batch_pacer: BatchPacer | None = None
         self._on_wait: Callable[[str], None] | None = None
+        self._copies = Copies(home)
 
     @property
     def store(self) -> Store:
@@ -274,7 +275,8 @@ class Library:
         if not folders:
             return [], todo
         docs = self.documents()
-        plans = [plan_folder(f, docs) for f in folders]
+        copies = self._copies.load()
+        plans = [plan_folder(f, docs, copies=copies) for f in folders]
         for plan in plans:
             if plan.offline or plan.error:
                 log.info("watched folder %s: %s", plan.folder, plan.error or "offline")
@@ -423,13 +425,18 @@ class Library:
     def _unchanged(self, path: str) -> FileResult | None:
         """A skip result when ``path`` is indexed and its size and mtime have not changed."""
         doc = self.store.document_by_path(path)
-        if doc is None or doc.status != "ready":
-            return None
         try:
             st = os.stat(path)
         except OSError:
             return None
-        if st.st_size != doc.bytes or st.st_mtime != doc.mtime:
+        if doc is None:  # a known copy of another document?
+            original = self._copies.copy_of(path, st.st_size, st.st_mtime)
+            doc = self.store.document(original) if original else None
+            if doc is None or doc.status != "ready" or not os.path.exists(doc.path):
+                return None
+            return FileResult(path, "skipped", doc.doc_id, doc.title, doc.pages, doc.chunks,
+                              reason=f"same content as {doc.path}")
+        if doc.status != "ready" or st.st_size != doc.bytes or st.st_mtime != doc.mtime:
             return None
         return FileResult(path, "skipped", doc.doc_id, doc.title, doc.pages, doc.chunks,
                           reason="already indexed")
@@ -451,6 +458,11 @@ class Library:
             self.store.put_document(replace(existing, path=path, mtime=mtime))
         else:
             reason = f"same content as {existing.path}"
+            try:
+                st = os.stat(path)
+                self._copies.record(path, st.st_size, st.st_mtime, existing.doc_id)
+            except OSError as exc:  # only a shortcut: the next pass reads it again
+                log.info("cannot remember %s as a copy: %s", path, exc)
         return FileResult(path, "skipped", existing.doc_id, existing.title, existing.pages,
                           existing.chunks, reason=reason)
 

@@ -35,6 +35,7 @@ from grit_desktop.engine.index.records import DocumentRecord
 from grit_desktop.errors import GritError
 
 WATCH_FILE = "watched.json"
+COPIES_FILE = "copies.json"
 #: A file modified less than this long ago may still be being written: it waits.
 SETTLE_S = 2.0
 
@@ -117,16 +118,55 @@ class WatchList:
 
     def _write(self, folders: Sequence[WatchedFolder]) -> None:
         data = {"version": 1, "folders": [{"path": f.path, "added_at": f.added_at} for f in folders]}
-        fd, tmp = tempfile.mkstemp(prefix=".watched-", dir=self.file.parent)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=2)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.file)
+            _write_json(self.file, data)
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             raise GritError(f"cannot save the list of watched folders {self.file}: {exc.strerror}") from exc
+
+
+class Copies:
+    """Files whose content the library already holds under another path (copies): path ->
+    (size, mtime, doc_id), in ``copies.json`` of the data folder. A document is one per content,
+    so a copy has no document of its own; this is how a sync knows it without reading it again
+    every pass, and shows its folder in sync. Written like `WatchList`."""
+
+    def __init__(self, home: Path) -> None:
+        self.file = home / COPIES_FILE
+        self._lock = FileLock(str(home / f"{COPIES_FILE}.lock"))
+
+    def load(self) -> dict[str, tuple[int, float, str]]:
+        try:
+            data = json.loads(self.file.read_text(encoding="utf-8"))
+            return {str(p): (int(v[0]), float(v[1]), str(v[2])) for p, v in data["copies"].items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return {}  # only a shortcut: without it, copies are read again and recorded anew
+
+    def record(self, path: str, size: int, mtime: float, doc_id: str) -> None:
+        """Remember ``path`` as a copy of ``doc_id``; forget copies whose file is gone."""
+        with self._lock:
+            copies = {p: v for p, v in self.load().items() if os.path.exists(p)}
+            copies[path] = (size, mtime, doc_id)
+            _write_json(self.file, {"version": 1, "copies": {p: list(v) for p, v in copies.items()}})
+
+    def copy_of(self, path: str, size: int, mtime: float) -> str | None:
+        """The document ``path`` is a known copy of, while its size and time are unchanged."""
+        entry = self.load().get(path)
+        return entry[2] if entry is not None and entry[:2] == (size, mtime) else None
+
+
+def _write_json(file: Path, data: object) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{file.stem}-", dir=file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, file)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @dataclass(frozen=True)
@@ -146,9 +186,15 @@ class FolderPlan:
         return not (self.offline or self.error or self.changed or self.settling or self.gone)
 
 
-def plan_folder(folder: str, documents: Iterable[DocumentRecord], now: float | None = None) -> FolderPlan:
+def plan_folder(folder: str, documents: Iterable[DocumentRecord], now: float | None = None,
+                copies: dict[str, tuple[int, float, str]] | None = None) -> FolderPlan:
     """Compare ``folder`` on disk with ``documents`` (the library's): reads file sizes and
-    times only, no content."""
+    times only, no content. ``copies`` (`Copies.load`): files known to be copies of a document
+    are in step while that document is; a copy of a gone document is changed (it may be where
+    that document moved)."""
+    documents = list(documents)
+    copies = copies or {}
+    ready = {d.doc_id for d in documents if d.status == "ready"}
     now = time.time() if now is None else now
     root = Path(folder)
     if not root.is_dir():
@@ -159,22 +205,28 @@ def plan_folder(folder: str, documents: Iterable[DocumentRecord], now: float | N
         return FolderPlan(folder, error=f"cannot be read: {exc.strerror}")
     inside = {d.path: d for d in documents if _inside(d.path, folder)}
     files, _ = find_documents([root])
-    changed: list[Path] = []
-    settling: list[Path] = []
-    on_disk: set[str] = set()
+    stats: list[tuple[Path, os.stat_result]] = []
     for file in files:
         try:
-            st = file.stat()
+            stats.append((file, file.stat()))
         except OSError:
             continue  # gone since it was listed
-        on_disk.add(str(file))
+    on_disk = {str(f) for f, _ in stats}
+    gone = [d for path, d in inside.items() if path not in on_disk and not os.path.exists(path)]
+    gone_ids = {d.doc_id for d in gone}
+    changed: list[Path] = []
+    settling: list[Path] = []
+    for file, st in stats:
         doc = inside.get(str(file))
         same = doc is not None and (doc.bytes, doc.mtime) == (st.st_size, st.st_mtime)
         if same and doc is not None and doc.status != "indexing":
             continue
+        copy = copies.get(str(file))
+        known = doc is None and copy is not None and copy[:2] == (st.st_size, st.st_mtime)
+        if known and copy is not None and copy[2] in ready and copy[2] not in gone_ids:
+            continue  # a known copy of a document in the library
         (settling if now - st.st_mtime < SETTLE_S else changed).append(file)
-    gone = [d for path, d in inside.items() if path not in on_disk and not os.path.exists(path)]
-    return FolderPlan(folder, files=files, changed=changed, settling=settling, gone=gone)
+    return FolderPlan(folder, files=[f for f, _ in stats], changed=changed, settling=settling, gone=gone)
 
 
 @dataclass(frozen=True)
