@@ -63,6 +63,7 @@ class App(QObject):
         self.window.settingsRequested.connect(self.edit_settings)
         self.window.modelSetupRequested.connect(lambda: self.setup_model(""))
         self.window.watch_choice = settings.watch_folders
+        self.window.viewer_cache = home / "cache" / "viewer"  # this data folder's, as --data-dir says
         self.window.watchChoiceRemembered.connect(self._remember_watch_choice)
         self.worker: Any = None
         self.loader = EngineLoader()

@@ -80,6 +80,8 @@ class MainWindow(QMainWindow):
     _ingest_files: tuple[int, int] = (0, 0)  # files finished, files in this ingestion
     #: A folder added or dropped: "ask" whether to watch it, "always", "never" (the setting).
     watch_choice = "ask"
+    #: Where the viewer keeps its PDF copies of other formats (None: the default data folder's).
+    viewer_cache: Path | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -455,7 +457,7 @@ class MainWindow(QMainWindow):
         if self.viewer is None:
             from grit_desktop.ui.pdf_viewer import PdfViewer
 
-            self.viewer = PdfViewer()
+            self.viewer = PdfViewer(cache_dir=self.viewer_cache)
             self.viewer_dock.setWidget(self.viewer)
         self.viewer_dock.setWindowTitle(f"{source.title}, {source.location}")
         if not self.viewer_dock.isVisible():
@@ -553,6 +555,8 @@ class MainWindow(QMainWindow):
 
     def on_ingest_event(self, event: IngestEvent) -> None:
         self.documents.apply_ingest_event(event)
+        if isinstance(event, IngestStarted) and event.files == 0:
+            return  # a pass with nothing to do (a watched folder in step): nothing to show
         if isinstance(event, IngestStarted):
             self.ingest_bar.setRange(0, 0)  # busy until the first passages give a total
             self.ingest_bar.setValue(0)
@@ -584,7 +588,11 @@ class MainWindow(QMainWindow):
             failed = len(event.failed)
             moved = sum(r.reason.startswith("moved from") for r in event.results)
             if not (ok or removed or failed or moved or event.cancelled or event.notice):
-                return  # a pass that changed nothing: the last summary still holds
+                if event.results:  # every file was in the library already
+                    n = len(event.results)
+                    self.ingest_label.setText(f"Done: nothing new ({n} file{'s' if n != 1 else ''} "
+                                              "already in the library)")
+                return  # a pass with nothing to do: the last summary still holds
             word = "Stopped" if event.cancelled else "Done"
             failures = f", {failed} could not be read" if failed else ""
             gone = f", {removed} removed (deleted from disk)" if removed else ""
