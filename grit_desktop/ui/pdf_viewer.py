@@ -2,8 +2,10 @@
 
 Documents of other formats are shown as the PDF the engine converts them to
 (`engine.documents.viewable`: laid out exactly as they were read for the index, so the cited
-page is the page shown), kept in a cache folder; the conversion runs in a reader process, and
-the first showing of a large book waits for it (a busy cursor).
+page is the page shown), kept in a cache folder. The conversion runs in a reader process,
+waited for on a thread of its own: the window stays responsive meanwhile, the viewer says
+"Preparing … for viewing", and shows the cited page once the copy is there (only the latest
+citation clicked is shown).
 
 A passage is known by its text and its pages (``page_start``-``page_end``), not by positions in
 the PDF: the text was read by MuPDF, the viewer draws with PDFium (QtPdf), and the two differ in
@@ -20,19 +22,20 @@ page, so the page indicator and the marked page stay the cited one. Where the pa
 the view is computed as QPdfView lays it out (centred across, ``documentMargins`` around it,
 scaled to the width or by the zoom factor), checked against its drawing with Qt 6.11.
 
-Everything here runs on the GUI thread.
+Everything here runs on the GUI thread, except the wait for a conversion (`_Conversion`).
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QUrl
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -46,7 +49,6 @@ from PySide6.QtGui import (
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
 from PySide6.QtWidgets import (
-    QApplication,
     QLabel,
     QSizePolicy,
     QStackedWidget,
@@ -188,6 +190,30 @@ class _MarkedView(QPdfView):
         painter.end()
 
 
+class _Conversion(QObject):
+    """Waits for `viewable_pdf` on a thread; ``done`` (request, path, copy or PdfError) reaches
+    the GUI thread queued."""
+
+    done = Signal(int, str, object)
+
+    def start(self, request: int, path: str, cache_dir: Path) -> None:
+        threading.Thread(target=self._run, args=(request, path, cache_dir), daemon=True,
+                         name="viewer-conversion").start()
+
+    def _run(self, request: int, path: str, cache_dir: Path) -> None:
+        from grit_desktop.engine.documents.pdf import PdfError
+        from grit_desktop.engine.documents.viewable import viewable_pdf
+
+        result: object
+        try:
+            result = viewable_pdf(path, cache_dir)
+        except PdfError as exc:
+            result = exc
+        except Exception as exc:  # a bug: said in the viewer, not lost on a thread
+            result = PdfError("corrupt", f"{path} cannot be shown: {exc}")
+        self.done.emit(request, path, result)
+
+
 class PdfViewer(QWidget):
     """Shows a PDF at a cited page with the passage marked; see the module docstring."""
 
@@ -198,6 +224,10 @@ class PdfViewer(QWidget):
         super().__init__(parent)
         self._opener: Opener = opener or QDesktopServices.openUrl
         self._cache = cache_dir
+        self._request = 0  # the latest citation shown; a conversion for an older one is dropped
+        self._converting: tuple[str, int, str, str, int] | None = None  # what to show once converted
+        self._conversion = _Conversion(self)
+        self._conversion.done.connect(self._converted)
         self._path = ""
         self._mtime = 0.0
         self._message = ""
@@ -221,9 +251,23 @@ class PdfViewer(QWidget):
     def show_passage(self, path: str, page: int, text: str = "", title: str = "",
                      last_page: int = 0) -> None:
         """Open ``path`` (kept open if it already is) at ``page`` (1-based) and mark ``text`` on
-        every page from ``page`` to ``last_page`` (1-based; 0: ``page`` only)."""
-        if not self._open(path):
+        every page from ``page`` to ``last_page`` (1-based; 0: ``page`` only). A document that
+        must be converted first is shown once its copy is made (`converting`)."""
+        self._request += 1
+        self._converting = None
+        opened = self._open(path)
+        if opened is None:  # being converted: `_converted` shows it
+            self._converting = (path, page, text, title, last_page)
             return
+        if not opened:
+            return
+        self._show(page, text, title, last_page)
+
+    def converting(self) -> bool:
+        """Whether a document is being converted to be shown (the cited page comes next)."""
+        return self._converting is not None
+
+    def _show(self, page: int, text: str, title: str, last_page: int) -> None:
         last = self._document.pageCount() - 1
         page0 = min(max(page - 1, 0), last)
         end0 = min(max(last_page - 1, page0), last)
@@ -333,8 +377,9 @@ class PdfViewer(QWidget):
 
     # -- opening -----------------------------------------------------------------------------
 
-    def _open(self, path: str) -> bool:
-        """Load ``path`` unless it is the document already open (and unchanged); say why not."""
+    def _open(self, path: str) -> bool | None:
+        """Load ``path`` unless it is the document already open (and unchanged); say why not.
+        None: it is being converted first (in the background)."""
         file = Path(path)
         try:
             mtime = file.stat().st_mtime
@@ -345,9 +390,19 @@ class PdfViewer(QWidget):
         if path == self._path and mtime == self._mtime and not self._message:
             return True
         self._path, self._mtime = path, mtime
-        shown = self._viewable(path)
-        if shown is None:
-            return False
+        from grit_desktop.engine.documents.formats import PDF, format_of
+
+        fmt = format_of(path)
+        if fmt is not None and fmt is not PDF:
+            self._document.close()
+            self._clear_marks()
+            self._set_title(file.name)
+            self._show_message(f"Preparing {file.name} for viewing…")
+            self._conversion.start(self._request, path, self._cache_dir())
+            return None
+        return self._load(path, file)
+
+    def _load(self, path: str, shown: Path) -> bool:
         error = self._document.load(str(shown))
         if error != QPdfDocument.Error.None_:
             return self._fail(path, _LOAD_ERRORS.get(error, "the file cannot be read as a PDF"))
@@ -356,25 +411,21 @@ class PdfViewer(QWidget):
         self._show_message("")
         return True
 
-    def _viewable(self, path: str) -> Path | None:
-        """The PDF that shows ``path`` (itself, or its converted copy); None, with the reason
-        shown, when it cannot be converted."""
-        from grit_desktop.engine.documents.formats import PDF, format_of
+    def _converted(self, request: int, path: str, result: object) -> None:
+        """A conversion ended: show the citation it was made for, unless another came since."""
         from grit_desktop.engine.documents.pdf import PdfError
-        from grit_desktop.engine.documents.viewable import viewable_pdf
 
-        fmt = format_of(path)
-        if fmt is None or fmt is PDF:
-            return Path(path)
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            return viewable_pdf(path, self._cache_dir())
-        except PdfError as exc:
-            reason = str(exc).removeprefix(f"{path} ")
+        if request != self._request or self._converting is None:
+            return  # a later citation was clicked meanwhile
+        _, page, text, title, last_page = self._converting
+        self._converting = None
+        if isinstance(result, PdfError):
+            reason = str(result).removeprefix(f"{path} ")
             self._fail(path, f"it {reason}" if reason.startswith("is ") else reason)
-            return None
-        finally:
-            QApplication.restoreOverrideCursor()
+            return
+        assert isinstance(result, Path)
+        if self._load(path, result):
+            self._show(page, text, title, last_page)
 
     def _cache_dir(self) -> Path:
         if self._cache is None:

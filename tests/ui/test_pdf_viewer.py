@@ -324,8 +324,13 @@ def book_viewer(qtbot: Any, tmp_path: Path) -> PdfViewer:
     return widget
 
 
+def converted(qtbot: Any, viewer: PdfViewer) -> None:
+    """Wait for the conversion the viewer started (it returned at once, saying so)."""
+    qtbot.waitUntil(lambda: not viewer.converting(), timeout=60_000)
+
+
 def test_an_epub_source_opens_at_its_page_with_the_passage_marked(book_viewer: PdfViewer,
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path, qtbot: Any) -> None:
     from grit_desktop.engine.documents.pdf import read_document
     from tests import documents_fixtures as docs
 
@@ -337,6 +342,10 @@ def test_an_epub_source_opens_at_its_page_with_the_passage_marked(book_viewer: P
     start = page.text.index(docs.marker(1))
     passage = "\n\n".join(page.text[start:].split("\n\n")[:2])
     book_viewer.show_passage(str(path), page.number, passage, "Lighthouse")
+    # the conversion runs off the GUI thread: the call returns at once and says what is coming
+    assert book_viewer.converting() and book_viewer.message() == "Preparing book.epub for viewing…"
+    assert book_viewer.current_page() == 0
+    converted(qtbot, book_viewer)
     assert book_viewer.message() == ""
     assert book_viewer.page_count() == book.page_count
     assert book_viewer.current_page() == page.number
@@ -348,7 +357,8 @@ def test_an_epub_source_opens_at_its_page_with_the_passage_marked(book_viewer: P
 
 
 @pytest.mark.parametrize("ext", [".docx", ".md", ".txt", ".xps"])
-def test_other_formats_open_at_the_cited_page(book_viewer: PdfViewer, tmp_path: Path, ext: str) -> None:
+def test_other_formats_open_at_the_cited_page(book_viewer: PdfViewer, tmp_path: Path, ext: str,
+                                              qtbot: Any) -> None:
     from grit_desktop.engine.documents.pdf import read_document
     from tests import documents_fixtures as docs
 
@@ -357,15 +367,30 @@ def test_other_formats_open_at_the_cited_page(book_viewer: PdfViewer, tmp_path: 
     last = book.pages[-1]
     passage = last.text.split("\n\n")[-1]
     book_viewer.show_passage(str(path), last.number, passage)
+    converted(qtbot, book_viewer)
     assert book_viewer.current_page() == last.number == book_viewer.page_count()
     assert book_viewer.highlighted() and flat(book_viewer.marked_text(last.number)) == flat(passage)
 
 
-def test_a_broken_epub_shows_why(book_viewer: PdfViewer, tmp_path: Path) -> None:
+def test_a_broken_epub_shows_why(book_viewer: PdfViewer, tmp_path: Path, qtbot: Any) -> None:
     from tests import documents_fixtures as docs
 
     path = docs.make_broken(tmp_path / "broken.epub")
     book_viewer.show_passage(str(path), 3, "anything")
+    converted(qtbot, book_viewer)
     assert book_viewer.message() == (f"Cannot show {path}: it is damaged and cannot be read "
                                      "(not a readable EPUB file).")
     assert book_viewer.current_page() == 0 and not book_viewer.highlighted()
+
+
+def test_only_the_latest_citation_is_shown_after_conversions(book_viewer: PdfViewer, tmp_path: Path,
+                                                             qtbot: Any, big_pdf: Path) -> None:
+    """A book clicked, then a PDF before the book's copy is made: the PDF stays shown."""
+    from tests import documents_fixtures as docs
+
+    path = docs.make_epub(tmp_path / "book.epub")
+    book_viewer.show_passage(str(path), 2, "")
+    book_viewer.show_passage(str(big_pdf), 5, pdfs.big_page_text(5))
+    assert not book_viewer.converting() and book_viewer.current_page() == 5
+    qtbot.wait(3000)  # the book's conversion ends meanwhile, and is dropped
+    assert book_viewer.current_page() == 5 and book_viewer.highlighted()
