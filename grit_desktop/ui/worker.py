@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,9 @@ log = logging.getLogger(__name__)
 
 # How often an idle worker looks for changes other processes made to the library.
 POLL_S = 2.0
+# During an ingestion, how often the watched folders' states are sent again (each time is a walk
+# of the folders: sizes and times of every file).
+FOLDERS_EVERY_S = 2.0
 
 
 class EngineWorker(QObject):
@@ -100,6 +104,7 @@ class EngineWorker(QObject):
         self.session.on_wait = self.notice.emit
         self._commands: queue.Queue[Command] = queue.Queue()
         self._stop_answer = threading.Event()
+        self._folders_at = 0.0  # when the watched folders' states were last sent
         self._thread = _LoopThread(self._run)
         self._thread.setObjectName("engine-worker")
         self.moveToThread(self._thread)
@@ -216,6 +221,7 @@ class EngineWorker(QObject):
         self.documentsChanged.emit(self.session.documents())
 
     def _emit_folders(self) -> None:
+        self._folders_at = time.monotonic()
         self.foldersChanged.emit(self.session.folder_states())
 
     def _look_for_outside_changes(self) -> None:
@@ -259,7 +265,8 @@ class EngineWorker(QObject):
                 self.ingestQueued.emit([])
         elif isinstance(event, FileFinished):  # a file finished: show it in the list
             self._guarded(self._emit_documents)
-            self._guarded(self._emit_folders)
+            if time.monotonic() - self._folders_at >= FOLDERS_EVERY_S:  # each is a walk of the folders
+                self._guarded(self._emit_folders)
 
     # chats
 
