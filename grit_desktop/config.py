@@ -150,11 +150,16 @@ def save_settings(home: Path, settings: Settings) -> None:
     """Write settings atomically: a crash leaves the old file or the new one, never half of one."""
     settings.validate()
     path = settings_path(home)
-    text = json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=home)
+    write_atomically(path, json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, synced, then
+    renamed over it: a crash leaves the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

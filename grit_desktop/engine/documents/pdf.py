@@ -170,6 +170,17 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def content_sha256(path: Path, *, missing: str) -> str:
+    """`file_sha256` of ``path``, or a `PdfError` for the user: ``missing`` says how the file
+    went ("does not exist (moved or deleted?)")."""
+    try:
+        return file_sha256(path)
+    except FileNotFoundError:
+        raise PdfError("missing", f"{path} {missing}") from None
+    except OSError as exc:
+        raise PdfError("unreadable", f"{path} cannot be read: {exc.strerror or exc}") from None
+
+
 def ocr_available() -> bool:
     """Whether PyMuPDF can OCR here: Tesseract's English language data is found (in
     ``TESSDATA_PREFIX`` or next to an installed ``tesseract``). MuPDF has Tesseract built in;
@@ -288,12 +299,7 @@ def read_document(
     """
     path = Path(path)
     st, fmt = check_file(path, max_bytes)
-    try:
-        sha = file_sha256(path)
-    except FileNotFoundError:
-        raise PdfError("missing", f"{path} disappeared while it was being read") from None
-    except OSError as exc:
-        raise PdfError("unreadable", f"{path} cannot be read: {exc.strerror or exc}") from None
+    sha = content_sha256(path, missing="disappeared while it was being read")
     doc = open_document(path, fmt)
     try:
         return _read_document(doc, path, st, sha, fmt, ocr=ocr, max_pages=max_pages,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from grit_desktop.engine.documents.formats import LAYOUT_KEY, PDF, format_of
 from grit_desktop.engine.documents.parsing import ChunkOptions, ParseFailure, run_once
-from grit_desktop.engine.documents.pdf import PdfError, check_file, file_sha256, open_document
+from grit_desktop.engine.documents.pdf import PdfError, check_file, content_sha256, open_document
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,7 @@ def viewable_pdf(path: str | os.PathLike[str], cache_dir: str | os.PathLike[str]
     fmt = format_of(path)
     if fmt is None or fmt is PDF:
         return path
-    try:
-        sha = file_sha256(path)
-    except FileNotFoundError:
-        raise PdfError("missing", f"{path} does not exist (moved or deleted?)") from None
-    except OSError as exc:
-        raise PdfError("unreadable", f"{path} cannot be read: {exc.strerror or exc}") from None
+    sha = content_sha256(path, missing="does not exist (moved or deleted?)")
     folder = Path(cache_dir)
     target = folder / f"{sha}-{LAYOUT_KEY}.pdf"
     if target.is_file():

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Literal
 
 from filelock import FileLock
 
+from grit_desktop.config import write_atomically
 from grit_desktop.engine.index.files import find_documents
 from grit_desktop.engine.index.records import DocumentRecord
 from grit_desktop.errors import GritError
@@ -157,16 +157,7 @@ class Copies:
 
 
 def _write_json(file: Path, data: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{file.stem}-", dir=file.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, file)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(file, json.dumps(data, indent=2))
 
 
 @dataclass(frozen=True)
