@@ -27,6 +27,7 @@ Device = Literal["auto", "cuda", "cpu"]
 Quantization = Literal["auto", "nf4", "none"]
 WatchChoice = Literal["ask", "always", "never"]
 CacheMode = Literal["none", "doc", "query", "query-doc", "doc-query"]
+CompileChoice = Literal["auto", "on", "off"]
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -56,6 +57,10 @@ class Settings:
     max_new_tokens: int = _setting(512, "Longest answer, in tokens.")
     cache_mode: CacheMode = _setting(
         "doc", "GRIT caching: none, doc, query, query-doc or doc-query (see docs/grit.md)."
+    )
+    compile_decoding: CompileChoice = _setting(
+        "auto", "Compile the decode step (torch.compile, CUDA graphs) when the model loads: auto "
+        "(on CUDA), on (also on the CPU), off. Faster answers after a one-time preparation."
     )
     kv_cache_mb: int = _setting(2048, "Memory budget of the key/value cache of passages, in MiB.")
     chunk_tokens: int = _setting(512, "Longest passage, in tokens.")

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     check_k(args.k)
     with open_session(args, with_model=False) as session:
         scope = scope_from(args, session)  # before the model loads: an unknown document fails at once
-        load_session_model(session)
+        load_session_model(session, answers=True)
         events = session.ask(args.question, args.chat, scope=scope, mode=args.cache, k=args.k)
         try:
             chat_id, done = _stream(events, show=not args.json)

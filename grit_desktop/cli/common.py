@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 from typing import get_args
 
 from rich.console import Console
 from rich.status import Status
 
-from grit_desktop.config import Device, Quantization, Settings, data_dir, load_settings
+from grit_desktop.config import CompileChoice, Device, Quantization, Settings, data_dir, load_settings
 from grit_desktop.engine.grit.model import GritModel, LoadOptions
 from grit_desktop.engine.index.records import Scope
 from grit_desktop.engine.session import Session
+
+log = logging.getLogger(__name__)
 
 
 def global_options() -> argparse.ArgumentParser:
@@ -24,6 +27,9 @@ def global_options() -> argparse.ArgumentParser:
     g.add_argument("--device", choices=get_args(Device), help="where the model runs (default auto)")
     g.add_argument("--quantization", choices=get_args(Quantization),
                    help="nf4 = 4-bit weights (default on CUDA), none = full precision")
+    g.add_argument("--compile", choices=get_args(CompileChoice), dest="compile_decoding",
+                   help="compile the decode step for faster answers: auto (on CUDA, default), "
+                   "on (also on the CPU), off")
     g.add_argument("--data-dir", help="library, chats and settings folder "
                    "(default: $GRIT_DESKTOP_HOME or the platform's user data folder)")
     g.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -33,14 +39,15 @@ def global_options() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """The saved settings with this command line's options on top."""
     settings = load_settings(data_dir(args.data_dir))
-    changes = {k: getattr(args, k) for k in ("model", "device", "quantization")
+    changes = {k: getattr(args, k) for k in ("model", "device", "quantization", "compile_decoding")
                if getattr(args, k, None) is not None}
     return settings.replace(**changes)
 
 
 def load_model(settings: Settings) -> GritModel:
     """Load the model; a terminal sees a spinner meanwhile (seconds for GritLM-7B)."""
-    options = LoadOptions(settings.model, settings.device, settings.quantization)
+    options = LoadOptions(settings.model, settings.device, settings.quantization,
+                          settings.compile_decoding)
     with _loading(settings.model):
         return GritModel.load(options, batch_tokens=settings.embed_batch_tokens)
 
@@ -58,10 +65,17 @@ def open_session(args: argparse.Namespace, with_model: bool) -> Session:
     return session
 
 
-def load_session_model(session: Session) -> None:
-    """Load the session's model, with a spinner on a terminal."""
+def load_session_model(session: Session, answers: bool = False) -> None:
+    """Load the session's model, with a spinner on a terminal; for a command that ``answers``,
+    its decode step is compiled too, where answers use one (see ``--compile``)."""
     with _loading(session.settings.model):
         session.load_model()
+    model = session.model
+    assert model is not None
+    if answers and model.compiles:
+        with Console(stderr=True).status("Preparing faster answers (compiling the decode step)…"):
+            session.prepare_decoding()
+    log.info("answers: %s", model.decoding)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -110,7 +110,7 @@ class Session:
         """Load the model (``options`` None: the settings'). Until it succeeds the session keeps
         what it had. ModelNotFoundError when it is not on this machine, GritError otherwise."""
         s = self.settings
-        options = options or LoadOptions(s.model, s.device, s.quantization)
+        options = options or LoadOptions(s.model, s.device, s.quantization, s.compile_decoding)
         model = GritModel.load(options, batch_tokens=s.embed_batch_tokens)
         if self._library is not None:
             self._library.close()
@@ -119,6 +119,15 @@ class Session:
         self.kv_cache.clear()
         self._answerer = Answerer(model, s, self.kv_cache)
         return model.info
+
+    def prepare_decoding(self) -> bool:
+        """Compile the loaded model's decode step for answers of the settings' size, if it uses
+        one (seconds to a minute, once per load: call it off the GUI thread). False when there
+        is nothing to prepare or it failed; `GritModel.decoding` says which, in words."""
+        if self.model is None:
+            return False
+        s = self.settings
+        return self.model.prepare_decoding(s.top_k * s.chunk_tokens + s.max_new_tokens + 256)
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -348,4 +357,6 @@ class Session:
             self._library.settings = new
         if self._answerer is not None:
             self._answerer.settings = new
+        if self.model is not None:
+            self.model.compile = new.compile_decoding  # off at once; on from the next load
         return (old.model, old.device, old.quantization) != (new.model, new.device, new.quantization)

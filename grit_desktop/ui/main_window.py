@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.scope = Scope()  # what the next question is asked of: the open chat's scope
         self.answering = False
         self.model_ready = False
+        self.decoding = ""  # how answers decode, once the model is ready
         self.documents = DocumentsModel()
         self.chats = ChatsModel()
         self.setWindowTitle("grit-desktop")
@@ -529,6 +530,17 @@ class MainWindow(QMainWindow):
             self._banner_key = None
         for note in info.notes:
             self.show_message(note)
+
+    def on_decoding_preparing(self) -> None:
+        self.statusBar().showMessage(
+            "Preparing faster answers: compiling the decode step (once per start, up to a minute)…")
+
+    def on_decoding_ready(self, decoding: str) -> None:
+        """How answers decode, e.g. "static cache, compiled decode step with CUDA graphs"."""
+        self.decoding = decoding
+        tip = self.model_label.toolTip().split("\nAnswers: ")[0]
+        self.model_label.setToolTip(f"{tip}\nAnswers: {decoding}")
+        self.statusBar().showMessage(f"Model ready. Answers: {decoding}.", 8000)
 
     def on_model_failed(self, reason: str) -> None:
         self.model_ready = False

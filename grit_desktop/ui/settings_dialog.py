@@ -42,13 +42,14 @@ from grit_desktop.errors import ConfigError
 FolderChooser = Callable[[QWidget, str, str], str]
 
 GROUPS: dict[str, tuple[str, ...]] = {
-    "Model": ("model", "device", "quantization"),
+    "Model": ("model", "device", "quantization", "compile_decoding"),
     "Answers": ("top_k", "temperature", "top_p", "max_new_tokens", "cache_mode"),
     "Library": ("chunk_tokens", "chunk_overlap_tokens", "embed_max_tokens", "embed_batch_tokens",
                 "kv_cache_mb", "watch_folders"),
 }
 LABELS = {
     "model": "Model", "device": "Device", "quantization": "Weights",
+    "compile_decoding": "Compiled decoding",
     "top_k": "Passages per question", "temperature": "Temperature", "top_p": "Top-p",
     "max_new_tokens": "Longest answer", "cache_mode": "GRIT caching",
     "chunk_tokens": "Passage length", "chunk_overlap_tokens": "Passage overlap",

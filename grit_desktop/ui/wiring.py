@@ -81,6 +81,8 @@ def connect_worker(worker: EngineWorker, window: MainWindow) -> None:
         (worker.modelLoading, window.on_model_loading),
         (worker.modelReady, window.on_model_ready),
         (worker.modelFailed, window.on_model_failed),
+        (worker.decodingPreparing, window.on_decoding_preparing),
+        (worker.decodingReady, window.on_decoding_ready),
         (worker.documentsChanged, window.on_documents),
         (worker.ingestEvent, window.on_ingest_event),
         (worker.ingestQueued, window.on_ingest_queued),

@@ -78,6 +78,8 @@ class EngineWorker(QObject):
     modelReady = Signal(object)       # ModelInfo
     modelFailed = Signal(str)         # reason, for the user
     modelMissing = Signal(str)        # no model on this machine: offer to pick or download one
+    decodingPreparing = Signal()      # the decode step is being compiled (after modelReady)
+    decodingReady = Signal(str)       # how answers decode, in words
     # library
     documentsChanged = Signal(list)   # list[DocumentRecord]
     ingestEvent = Signal(object)      # one IngestEvent
@@ -170,7 +172,8 @@ class EngineWorker(QObject):
         session = self.session
         match command:
             case LoadModel():
-                self._load_model(LoadOptions(command.model, command.device, command.quantization))
+                self._load_model(LoadOptions(command.model, command.device, command.quantization,
+                                             session.settings.compile_decoding))
             case Ingest():
                 session.queue_ingest(command.paths)
                 self.ingestQueued.emit(session.waiting)
@@ -208,7 +211,9 @@ class EngineWorker(QObject):
                 self.settingsApplied.emit(command.settings)
                 if model_changed:
                     s = command.settings
-                    self._load_model(LoadOptions(s.model, s.device, s.quantization))
+                    self._load_model(LoadOptions(s.model, s.device, s.quantization, s.compile_decoding))
+                elif session.model is not None:
+                    self._prepare_decoding()  # compilation turned on (or off: said at once)
             case Quit():
                 pass  # ends the loop in `_run`
             case _:
@@ -244,9 +249,19 @@ class EngineWorker(QObject):
             self.modelFailed.emit(str(exc))
             return
         self.modelReady.emit(info)
+        self._prepare_decoding()
         self._emit_documents()
         if self.session.needs_ingest():
             self.session.queue_ingest(())  # finish what an earlier run left half-done
+
+    def _prepare_decoding(self) -> None:
+        """Compile the decode step here, on the worker (a minute at most; commands wait)."""
+        model = self.session.model
+        assert model is not None
+        if model.compiles:
+            self.decodingPreparing.emit()
+            self.session.prepare_decoding()  # a failure is logged and said by `decoding`
+        self.decodingReady.emit(model.decoding)
 
     # library
 

@@ -339,3 +339,39 @@ def test_asking_only_the_selected_documents(qtbot: Any, app: App, tmp_path: Path
     window.ask("and the product?")  # the reopened chat asks of its own scope
     qtbot.waitUntil(lambda: not window.answering, timeout=WAIT)
     assert {s.title for s in window.chat_view.messages[-1].sources} == {"Beta"}
+
+
+def test_the_status_bar_says_how_answers_decode(qtbot: Any, home: Path) -> None:
+    """On the CPU the default decodes with a static cache (compiled decoding is for CUDA); with
+    compilation on, the window says it is preparing it, then that answers use it, and answers."""
+    from grit_desktop.config import load_settings
+
+    app = start_app(qtbot, home)
+    try:
+        window = app.window
+        qtbot.waitUntil(lambda: bool(window.decoding), timeout=WAIT)
+        assert window.decoding == "static cache"
+        assert "Answers: static cache" in window.model_label.toolTip()
+    finally:
+        app.shutdown()
+    save_settings(home, load_settings(home).replace(compile_decoding="on"))
+    qt = QApplication.instance()
+    assert isinstance(qt, QApplication)
+    app = App(qt, home, load_settings(home))
+    qtbot.addWidget(app.window)
+    said: list[str] = []
+    app.window.statusBar().messageChanged.connect(said.append)
+    try:
+        app.start([])
+        window = app.window
+        qtbot.waitUntil(lambda: bool(window.decoding), timeout=WAIT)
+        assert any(m.startswith("Preparing faster answers: compiling the decode step") for m in said)
+        assert window.decoding == "static cache, compiled decode step"
+        assert window.statusBar().currentMessage() == (
+            "Model ready. Answers: static cache, compiled decode step.")
+        window.ask("What does the warranty cover?")
+        qtbot.waitUntil(lambda: not window.answering and len(window.chat_view.messages) == 2,
+                        timeout=WAIT)
+        assert window.chat_view.messages[-1].text
+    finally:
+        app.shutdown()

@@ -26,8 +26,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from grit_desktop.config import DEFAULT_MODEL, Device, Quantization
+from grit_desktop.config import DEFAULT_MODEL, CompileChoice, Device, Quantization
 from grit_desktop.engine.grit import loading
+from grit_desktop.engine.grit.decoding import (
+    CompiledDecoding,
+    DynamicPasses,
+    Loop,
+    Passes,
+    StaticPasses,
+    to_dynamic_cache,
+)
 from grit_desktop.engine.grit.generation import (
     GenerationParams,
     GenerationStats,
@@ -54,6 +62,8 @@ class LoadOptions:
     model: str = DEFAULT_MODEL
     device: Device = "auto"
     quantization: Quantization = "auto"
+    #: compile the decode step: on CUDA (auto), everywhere (on), nowhere (off); see `decoding`
+    compile: CompileChoice = "auto"
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,8 @@ class Embeddings:
 class GritModel:
     """A loaded GRIT model. Create with `GritModel.load`; all methods are thread-safe."""
 
-    def __init__(self, lm: Any, tokenizer: Any, info: ModelInfo, batch_tokens: int = 0) -> None:
+    def __init__(self, lm: Any, tokenizer: Any, info: ModelInfo, batch_tokens: int = 0,
+                 compile: CompileChoice = "auto") -> None:
         self.lm = lm.eval()
         self.tokenizer = tokenizer
         self.info = info
@@ -105,6 +116,8 @@ class GritModel:
         self.pad_id: int = pad if pad is not None else (self.eos_id or 0)
         self.special_tokens: tuple[str, ...] = tuple(tokenizer.all_special_tokens)
         self._join_ids: list[int] = tokenizer(_JOIN, add_special_tokens=False)["input_ids"]
+        self.compile: CompileChoice = compile
+        self._compiled: CompiledDecoding | None = None
 
     # ----------------------------------------------------------------------------------------
     # loading
@@ -137,8 +150,9 @@ class GritModel:
             memory_bytes=int(lm.get_memory_footprint()),
             notes=plan.notes,
         )
-        log.info("loaded %s on %s (%s, %s)", path, info.device, info.dtype, info.quantization)
-        return cls(lm, tokenizer, info, batch_tokens)
+        log.info("loaded %s on %s (%s weights, %s computing), %.2f GiB", path, info.device,
+                 info.quantization, info.dtype, info.memory_bytes / 2**30)
+        return cls(lm, tokenizer, info, batch_tokens, options.compile)
 
     @property
     def batch_tokens(self) -> int:
@@ -291,7 +305,7 @@ class GritModel:
             raise ValueError("nothing to prefill")
         if past is not None:
             start = past.end
-        cache = _to_dynamic_cache(past, self.lm.config) if past is not None else None
+        cache = to_dynamic_cache(past, self.lm.config) if past is not None else None
         with self._lock:
             out = self.base(
                 input_ids=torch.tensor([list(ids)], device=self.device),
@@ -326,14 +340,64 @@ class GritModel:
         params: GenerationParams = GenerationParams(),
         cancel: threading.Event | None = None,
         stats: GenerationStats | None = None,
+        loop: Loop | None = None,
     ) -> Iterator[str]:
         """Stream the answer to ``ids`` (already tokenized), read after ``state`` if given.
 
         Yields text pieces as tokens come. ``state`` is not changed (generation works on a copy).
         Setting ``cancel`` stops before the next token. ``stats`` is filled in as it goes.
+        ``loop`` chooses how the forward passes run (`decoding`); None: the fastest prepared.
         """
         stats = stats if stats is not None else GenerationStats()
-        return self._generate(list(ids), state, params, cancel, stats)
+        return self._generate(list(ids), state, params, cancel, stats, loop)
+
+    # -- how the decode loop runs (see `decoding`) ----------------------------------------------
+
+    @property
+    def compiles(self) -> bool:
+        """Whether answers use the compiled decode step (the setting, the device, no failure)."""
+        wanted = self.compile == "on" or (self.compile == "auto" and self.device.type == "cuda")
+        return wanted and (self._compiled is None or self._compiled.failed is None)
+
+    @property
+    def decoding(self) -> str:
+        """How answers decode, in words (status bar, ``--verbose``, benchmarks)."""
+        compiled = self._compiled
+        if compiled is not None and compiled.failed:
+            return f"static cache, not compiled ({compiled.failed})"
+        if not self.compiles:
+            return "static cache" + (", compilation off" if self.compile == "off" else "")
+        graphs = " with CUDA graphs" if self.device.type == "cuda" else ""
+        ready = compiled is not None and bool(compiled.ready)
+        return f"static cache, compiled decode step{graphs}" + ("" if ready else " (not yet prepared)")
+
+    def prepare_decoding(self, tokens: int) -> bool:
+        """Compile the decode step for answers of up to about ``tokens`` (prompt + answer), if
+        answers use it. Takes seconds to a minute; call it off the GUI thread. False when
+        compilation failed (answers then decode without it; one log line said why)."""
+        if not self.compiles:
+            return False
+        with self._lock:
+            return self._compiler().warm_up(min(tokens, self.info.context_length))
+
+    def _compiler(self) -> CompiledDecoding:
+        if self._compiled is None:
+            self._compiled = CompiledDecoding(self.lm, self.info.context_length)
+        return self._compiled
+
+    def _passes(self, state: KVState | None, tokens: int, loop: Loop | None) -> Passes:
+        """The forward passes of one generation of at most ``tokens`` (prompt + answer)."""
+        if loop == "dynamic":
+            return DynamicPasses(self.lm, state)
+        if loop == "compiled" or (loop is None and self.compiles and self._compiled is not None):
+            # by default only a prepared capacity: compiling in the middle of a question could
+            # take a minute; asked for by name (benchmarks), it compiles on first use
+            compiled = self._compiler()
+            capacity = compiled.capacity(tokens)
+            if capacity is not None and compiled.failed is None and (
+                    loop == "compiled" or capacity in compiled.ready):
+                return compiled.passes(state, capacity)
+        return StaticPasses(self.lm, state, tokens)
 
     @torch.inference_mode()
     def _generate(
@@ -343,6 +407,7 @@ class GritModel:
         params: GenerationParams,
         cancel: threading.Event | None,
         stats: GenerationStats,
+        loop: Loop | None,
     ) -> Iterator[str]:
         t0 = time.perf_counter()
         if not ids:
@@ -359,7 +424,8 @@ class GritModel:
                 f"the prompt ({position + len(ids)} tokens) does not fit the model's "
                 f"context of {limit} tokens"
             )
-        cache = _to_dynamic_cache(state, self.lm.config) if state else None
+        with self._lock:
+            passes = self._passes(state, min(limit, position + len(ids) + params.max_new_tokens), loop)
         sample = Sampler(params, self.device)
         guard = RepetitionGuard(params.repetition_penalty)
         text = TextStream(self.decode)
@@ -370,16 +436,9 @@ class GritModel:
                 stats.finish = "cancelled"
                 break
             with self._lock:
-                out = self.lm(
-                    input_ids=torch.tensor([feed], device=self.device),
-                    position_ids=torch.arange(position, position + len(feed), device=self.device)[None],
-                    cache=cache,
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
-            cache = out.cache
+                logits = passes.forward(feed, position)
             position += len(feed)
-            token = sample(guard.penalize(out.logits[0, -1], stats.token_ids))
+            token = sample(guard.penalize(logits, stats.token_ids))
             if stats.first_token_s is None:
                 stats.first_token_s = time.perf_counter() - t0
             if token == self.eos_id and params.stop_at_eos:
@@ -521,14 +580,6 @@ def _rows_that_fit(order: list[int], start: int, sequences: list[list[int]], bud
 def _free_cuda_memory() -> None:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _to_dynamic_cache(state: KVState, config: Any) -> Any:
-    """A transformers cache ``[1, kv_heads, T, head_dim]`` per layer, on copies of the tensors."""
-    from transformers import DynamicCache
-
-    data = [(k[None].clone(), v[None].clone()) for k, v in zip(state.keys, state.values, strict=True)]
-    return DynamicCache(ddp_cache_data=data, config=config)
 
 
 def _from_dynamic_cache(cache: Any, token_ids: tuple[int, ...], start: int) -> KVState:

@@ -1,0 +1,290 @@
+"""The forward passes of one generation: where its key/value states live, and the decode step.
+
+`GritModel.generate` asks for the logits of the next token, one call per forward pass (the
+prompt once, then one token at a time). Three ways to run those passes, the same arithmetic:
+
+- ``dynamic``: transformers' `DynamicCache`, which grows by concatenation. Every token copies
+  the whole cache of every layer (at 2,000 cached tokens on the CPU that was a fifth of a
+  token's time), and each forward pays transformers' per-call Python work.
+- ``static``: the states of prompt + answer in buffers allocated once, passages' states copied
+  in; each pass writes its new states in place and attends to a view of the filled part. Token
+  for token the same as ``dynamic`` (same kernels on the same lengths), without the copies.
+- ``compiled``: transformers' `StaticCache` layers of a fixed capacity (the filled part is
+  masked), so that the decode step has the same shapes every token and is compiled once with
+  `torch.compile`; on CUDA as a CUDA graph (``mode="reduce-overhead"``), which removes the
+  per-token launch of some thousand kernels. The prompt is read eagerly into the same cache.
+
+Compilation must never make the app worse: it is prepared at model load (`CompiledDecoding.
+warm_up`, on the caller's thread: the worker's, never the GUI's); where it is not available or
+fails, one log line says so and generation goes on with ``static``. A step that fails later
+hands its cache over to ``static`` and the answer continues.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import Any, Literal
+
+import torch
+
+from grit_desktop.engine.grit.kvcache import KVState
+
+log = logging.getLogger(__name__)
+
+Loop = Literal["dynamic", "static", "compiled"]
+LOOPS: tuple[Loop, ...] = ("dynamic", "static", "compiled")
+
+#: The smallest and the largest capacity (prompt + answer tokens) of a compiled cache. Each
+#: capacity is compiled once; on the CPU capacities are powers of two (attending to unused
+#: capacity costs there), on CUDA there is one, the largest (one graph, compiled at load).
+MIN_CAPACITY = 512
+MAX_CAPACITY = 8192
+
+
+class Passes:
+    """The forward passes of one generation; `forward` returns the last position's logits."""
+
+    def forward(self, ids: list[int], position: int) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class DynamicPasses(Passes):
+    """transformers' `DynamicCache`: the cache grows by concatenation at every token."""
+
+    def __init__(self, lm: Any, state: KVState | None) -> None:
+        self.lm = lm
+        self.cache = to_dynamic_cache(state, lm.config) if state is not None else None
+
+    def forward(self, ids: list[int], position: int) -> torch.Tensor:
+        out = _forward(self.lm, ids, position, self.cache)
+        self.cache = out.cache
+        return _last_logits(out)
+
+
+@functools.cache
+def _preallocated_layer() -> type:
+    """`DynamicLayer` with its states in buffers of ``capacity`` tokens, written in place.
+
+    Built on first use: transformers is imported lazily (it takes seconds).
+    """
+    from transformers.cache_utils import DynamicLayer
+
+    class PreallocatedLayer(DynamicLayer):  # type: ignore[misc]
+        def __init__(self, capacity: int, prefix: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+            super().__init__()
+            self.capacity = capacity
+            self.filled = 0
+            if prefix is not None:
+                self.lazy_initialization(*prefix)
+                self.update(*prefix)
+
+        def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+            self.device = key_states.device
+            b, heads, _, dim = key_states.shape
+            self.key_buffer = key_states.new_empty((b, heads, self.capacity, dim))
+            self.value_buffer = value_states.new_empty((b, heads, self.capacity, value_states.shape[-1]))
+            self.keys, self.values = self.key_buffer[:, :, :0], self.value_buffer[:, :, :0]
+            self.is_initialized = True
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+                   **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            end = self.filled + key_states.shape[-2]
+            if end > self.capacity:
+                raise RuntimeError(f"the preallocated cache holds {self.capacity} tokens, not {end}")
+            self.key_buffer[:, :, self.filled:end] = key_states
+            self.value_buffer[:, :, self.filled:end] = value_states
+            self.filled = end
+            self.keys = self.key_buffer[:, :, :end]
+            self.values = self.value_buffer[:, :, :end]
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.filled
+
+    return PreallocatedLayer
+
+
+class StaticPasses(Passes):
+    """Prompt + answer states in buffers allocated once, for ``capacity`` tokens."""
+
+    def __init__(self, lm: Any, state: KVState | None, capacity: int,
+                 prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> None:
+        """``prefix``: per layer, keys and values ``[1, kv_heads, T, head_dim]`` already computed
+        (a compiled generation handing over); otherwise ``state``'s are copied in."""
+        from transformers.cache_utils import Cache
+
+        self.lm = lm
+        if prefix is None and state is not None:
+            prefix = [(k[None], v[None]) for k, v in zip(state.keys, state.values, strict=True)]
+        layer = _preallocated_layer()
+        n = lm.config.num_hidden_layers
+        self.cache = Cache(layers=[layer(capacity, prefix[i] if prefix else None) for i in range(n)])
+
+    def forward(self, ids: list[int], position: int) -> torch.Tensor:
+        return _last_logits(_forward(self.lm, ids, position, self.cache))
+
+
+class CompiledDecoding:
+    """A decode step compiled once per cache capacity, over caches kept for reuse.
+
+    Not thread-safe by itself: `GritModel` holds its lock around every call.
+    """
+
+    def __init__(self, lm: Any, context_length: int) -> None:
+        self.lm = lm
+        self.cuda = lm.device.type == "cuda"
+        self.largest = min(context_length, MAX_CAPACITY)
+        self.failed: str | None = None  # why compiled decoding is off, once it failed
+        self.ready: set[int] = set()  # capacities compiled (warmed up)
+        self._caches: dict[int, Any] = {}
+        mode = "reduce-overhead" if self.cuda else None
+        self._step = torch.compile(self._decode, mode=mode, fullgraph=True, dynamic=False)
+
+    def capacity(self, tokens: int) -> int | None:
+        """The capacity that holds ``tokens`` (prompt + answer), or None when none does."""
+        if tokens > self.largest:
+            return None
+        if self.cuda:
+            return self.largest
+        size = MIN_CAPACITY
+        while size < tokens:
+            size *= 2
+        return min(size, self.largest)
+
+    def passes(self, state: KVState | None, capacity: int) -> CompiledPasses:
+        cache = self._caches.get(capacity)
+        if cache is None:
+            if not self.cuda:  # keep one at a time on the CPU: memory, not graphs, is scarce there
+                self._caches.clear()
+            cache = self._caches[capacity] = self._new_cache(capacity)
+        return CompiledPasses(self, cache, state, capacity)
+
+    def warm_up(self, tokens: int) -> bool:
+        """Compile the step for the capacity of ``tokens``; False (and one log line) on failure."""
+        capacity = self.capacity(tokens)
+        if capacity is None or self.failed or capacity in self.ready:
+            return not self.failed
+        t0 = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                passes = self.passes(None, capacity)
+                logits = passes.forward([1, 2, 3, 4], 0)
+                for i in range(3):  # CUDA graphs are recorded after a warm-up run
+                    logits = passes.forward([int(logits.argmax())], 4 + i)
+                if passes.fell_back:
+                    return False
+        except Exception as exc:  # whatever torch.compile raises: its backends raise their own
+            self.fail(exc)
+            return False
+        self.ready.add(capacity)
+        log.info("compiled the decode step for %d tokens in %.1f s", capacity, time.perf_counter() - t0)
+        return True
+
+    def fail(self, exc: BaseException) -> None:
+        if self.failed is None:
+            self.failed = _first_line(exc)
+            log.warning("compiled decoding is not available (%s); answers decode without it",
+                        self.failed)
+            log.debug("compilation failed", exc_info=exc)
+        self._caches.clear()
+
+    def _new_cache(self, capacity: int) -> Any:
+        from transformers.cache_utils import Cache, StaticLayer
+
+        return Cache(layers=[StaticLayer(capacity) for _ in range(self.lm.config.num_hidden_layers)])
+
+    def _decode(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cache: Any) -> torch.Tensor:
+        logits: torch.Tensor = self.lm(input_ids=input_ids, position_ids=position_ids, cache=cache,
+                                       use_cache=True, logits_to_keep=1).logits
+        return logits
+
+    def step(self, token: int, position: int, cache: Any) -> torch.Tensor:
+        if self.cuda:
+            torch.compiler.cudagraph_mark_step_begin()  # type: ignore[no-untyped-call] # the last step's outputs may be reused
+        logits = self._step(_ids([token], self.lm.device), _positions(position, 1, self.lm.device), cache)
+        return logits[0, -1].clone()
+
+
+class CompiledPasses(Passes):
+    """One generation over a compiled cache: the prompt read eagerly, then compiled steps."""
+
+    def __init__(self, owner: CompiledDecoding, cache: Any, state: KVState | None, capacity: int) -> None:
+        self.owner = owner
+        self.cache = cache
+        self.capacity = capacity
+        self.filled = 0
+        self.fell_back = False
+        self._eager: StaticPasses | None = None
+        if state is not None:
+            for layer, k, v in zip(cache.layers, state.keys, state.values, strict=True):
+                if not layer.is_initialized:
+                    layer.lazy_initialization(k[None], v[None])
+                layer.keys[:, :, : state.length] = k
+                layer.values[:, :, : state.length] = v
+            self.filled = state.length
+        for layer in cache.layers:  # stale states beyond `filled` are masked, never read
+            layer.cumulative_length.fill_(self.filled)
+
+    def forward(self, ids: list[int], position: int) -> torch.Tensor:
+        if self._eager is not None:
+            return self._eager.forward(ids, position)
+        if len(ids) > 1 or self.filled == 0:
+            out = _forward(self.owner.lm, ids, position, self.cache)  # the prompt: eagerly
+            self.filled += len(ids)
+            return _last_logits(out)
+        try:
+            logits = self.owner.step(ids[0], position, self.cache)
+        except Exception as exc:  # compilation or a graph failed: carry on without it
+            self.owner.fail(exc)
+            self._hand_over()
+            assert self._eager is not None
+            return self._eager.forward(ids, position)
+        self.filled += 1
+        return logits
+
+    def _hand_over(self) -> None:
+        """Go on with `StaticPasses`, from the states filled so far (known good)."""
+        prefix = [(layer.keys[:, :, : self.filled].clone(), layer.values[:, :, : self.filled].clone())
+                  for layer in self.cache.layers]
+        self._eager = StaticPasses(self.owner.lm, None, self.capacity, prefix=prefix)
+        self.fell_back = True
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def to_dynamic_cache(state: KVState, config: Any) -> Any:
+    """A transformers cache ``[1, kv_heads, T, head_dim]`` per layer, on copies of the tensors."""
+    from transformers import DynamicCache
+
+    data = [(k[None].clone(), v[None].clone()) for k, v in zip(state.keys, state.values, strict=True)]
+    return DynamicCache(ddp_cache_data=data, config=config)
+
+
+def _last_logits(out: Any) -> torch.Tensor:
+    logits: torch.Tensor = out.logits[0, -1]
+    return logits
+
+
+def _forward(lm: Any, ids: list[int], position: int, cache: Any) -> Any:
+    """One eager forward of ``ids`` at ``position..`` over ``cache``; logits of the last only."""
+    return lm(input_ids=_ids(ids, lm.device), position_ids=_positions(position, len(ids), lm.device),
+              cache=cache, use_cache=True, logits_to_keep=1)
+
+
+def _ids(ids: list[int], device: torch.device) -> torch.Tensor:
+    return torch.tensor([ids], device=device)
+
+
+def _positions(start: int, n: int, device: torch.device) -> torch.Tensor:
+    return torch.arange(start, start + n, device=device)[None]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {text.splitlines()[0]}"[:300]

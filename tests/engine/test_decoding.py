@@ -1,0 +1,219 @@
+"""The decode loops (`engine/grit/decoding.py`): the same tokens whichever runs, never worse.
+
+Greedy answers are compared token for token across the three loops and `model.generate`, for
+every cache mode, with and without passages, on the tiny shape and the mid shape (GritLM's
+grouped-query layout, 6 layers). The compiled step fuses operations, so its logits may differ
+from the eager ones in the last bits (checked: within 1e-4); a random model's greedy choice
+between two near-equal logits could then flip, which says nothing about the loop. So the
+token-for-token comparisons that include the compiled loop run on models whose output layer is
+scaled up (decisive choices), and the logits themselves are compared under teacher forcing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from grit_desktop.config import CacheMode, Settings
+from grit_desktop.engine import bench
+from grit_desktop.engine.answering.rag import Answerer, Prompt
+from grit_desktop.engine.grit import decoding
+from grit_desktop.engine.grit.decoding import (
+    CompiledPasses,
+    DynamicPasses,
+    Passes,
+    StaticPasses,
+    to_dynamic_cache,
+)
+from grit_desktop.engine.grit.generation import GenerationParams, GenerationStats
+from grit_desktop.engine.grit.model import GritModel, LoadOptions
+from grit_desktop.engine.grit.prompts import CACHE_MODES
+
+NEW = 16
+GREEDY = GenerationParams(max_new_tokens=NEW, stop_at_eos=False).raw  # greedy, no repetition guard
+
+
+def _load(folder: Path, compile: str = "on", sharpen: float = 1.0) -> GritModel:
+    model = GritModel.load(LoadOptions(str(folder), "cpu", "none", compile))  # type: ignore[arg-type]
+    if sharpen != 1.0:
+        with torch.no_grad():
+            model.lm.lm_head.weight.mul_(sharpen)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> GritModel:
+    return _load(tiny_model_dir, sharpen=16.0)
+
+
+@pytest.fixture(scope="module")
+def mid(tmp_path_factory: pytest.TempPathFactory) -> GritModel:
+    from grit_desktop.engine.grit.synthetic import build_model
+
+    folder = build_model(tmp_path_factory.mktemp("mid-model"), "mid", seed=3)
+    return _load(folder, sharpen=8.0)
+
+
+def _prompt(model: GritModel, mode: CacheMode, passages: bool) -> Prompt:
+    sources = bench.sources_for(model, 200, n=3, seed=1) if passages else []
+    return Answerer(model, Settings(max_new_tokens=NEW)).assemble(mode, bench.QUESTION, sources,
+                                                                max_new_tokens=NEW)
+
+
+def _answer(model: GritModel, prompt: Prompt, loop: Any) -> list[int]:
+    stats = GenerationStats()
+    for _ in model.generate(prompt.ids, state=prompt.state, params=GREEDY, stats=stats, loop=loop):
+        pass
+    return stats.token_ids
+
+
+def _generate(model: GritModel, prompt: Prompt) -> list[int]:
+    """transformers' own `generate` on the same prompt (the cached part as its cache)."""
+    full = [*(prompt.state.token_ids if prompt.state else ()), *prompt.ids]
+    ids = torch.tensor([full])
+    extra = {"cache": to_dynamic_cache(prompt.state, model.lm.config)} if prompt.state else {}
+    with torch.inference_mode():
+        out = model.lm.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=NEW,
+                                do_sample=False, pad_token_id=model.pad_id, **extra)
+    tokens: list[int] = out[0, len(full):].tolist()
+    return tokens
+
+
+def _until_eos(tokens: list[int], eos: int | None) -> list[int]:
+    """`generate` stops at EOS (and keeps it); our raw loop goes on: compare up to it."""
+    return tokens[: tokens.index(eos) + 1] if eos in tokens else tokens
+
+
+@pytest.mark.parametrize("passages", [True, False], ids=["passages", "no-passages"])
+@pytest.mark.parametrize("mode", CACHE_MODES)
+def test_every_loop_answers_the_same_tokens_tiny(tiny: GritModel, mode: CacheMode, passages: bool) -> None:
+    prompt = _prompt(tiny, mode, passages)
+    answers = {loop: _answer(tiny, prompt, loop) for loop in decoding.LOOPS}
+    assert len(answers["dynamic"]) == NEW
+    assert answers["static"] == answers["dynamic"]
+    assert answers["compiled"] == answers["dynamic"]
+    reference = _until_eos(_generate(tiny, prompt), tiny.eos_id)
+    assert answers["dynamic"][: len(reference)] == reference
+
+
+@pytest.mark.parametrize("mode", CACHE_MODES)
+def test_every_loop_answers_the_same_tokens_mid(mid: GritModel, mode: CacheMode) -> None:
+    prompt = _prompt(mid, mode, passages=True)
+    dynamic = _answer(mid, prompt, "dynamic")
+    assert _answer(mid, prompt, "static") == dynamic
+    if mode in ("none", "doc"):  # one compiled capacity serves both; compiling the mid costs ~15 s
+        assert _answer(mid, prompt, "compiled") == dynamic
+    reference = _until_eos(_generate(mid, prompt), mid.eos_id)
+    assert dynamic[: len(reference)] == reference
+
+
+def _teacher_forced(model: GritModel, prompt: Prompt, make: Callable[[], Passes],
+                    tokens: list[int]) -> list[torch.Tensor]:
+    """The logits of every step when the same ``tokens`` are fed, whatever each loop would pick."""
+    passes = make()
+    position = prompt.state.end if prompt.state else 0
+    with torch.inference_mode():
+        out = [passes.forward(prompt.ids, position).clone()]
+        position += len(prompt.ids)
+        for token in tokens:
+            out.append(passes.forward([token], position).clone())
+            position += 1
+    return out
+
+
+@pytest.mark.parametrize("mode", ["none", "doc", "query-doc"])
+def test_the_static_cache_computes_the_same_bits_and_the_compiled_step_the_same_values(
+        tiny_model_dir: Path, mode: CacheMode) -> None:
+    model = _load(tiny_model_dir)  # not sharpened: the logits as they are
+    prompt = _prompt(model, mode, passages=True)
+    tokens = list(range(10, 10 + NEW))
+    total = (prompt.state.end if prompt.state else 0) + len(prompt.ids) + NEW
+    dynamic = _teacher_forced(model, prompt, lambda: DynamicPasses(model.lm, prompt.state), tokens)
+    static = _teacher_forced(model, prompt, lambda: StaticPasses(model.lm, prompt.state, total), tokens)
+    compiled_owner = model._compiler()
+    capacity = compiled_owner.capacity(total)
+    assert capacity is not None and capacity >= total
+
+    def compiled() -> Passes:
+        return compiled_owner.passes(prompt.state, capacity)
+
+    fused = _teacher_forced(model, prompt, compiled, tokens)
+    for d, s, c in zip(dynamic, static, fused, strict=True):
+        assert torch.equal(d, s)
+        assert torch.allclose(d, c, atol=1e-4, rtol=0)
+    assert compiled_owner.failed is None
+
+
+@torch.inference_mode()
+def test_answers_use_the_compiled_step_only_once_it_is_prepared(tiny_model_dir: Path) -> None:
+    model = _load(tiny_model_dir, "on")
+    assert model.compiles and "not yet prepared" in model.decoding
+    assert isinstance(model._passes(None, 300, None), StaticPasses)  # no compiling mid-question
+    assert model.prepare_decoding(300)
+    assert model.decoding == "static cache, compiled decode step"
+    assert isinstance(model._passes(None, 300, None), CompiledPasses)
+    assert isinstance(model._passes(None, 2000, None), StaticPasses)  # another capacity: not prepared
+    assert isinstance(model._passes(None, 300, "dynamic"), DynamicPasses)
+
+
+def test_compilation_off_or_on_the_cpu_by_default_compiles_nothing(tiny_model_dir: Path) -> None:
+    off = _load(tiny_model_dir, "off")
+    assert not off.compiles and not off.prepare_decoding(300)
+    assert off.decoding == "static cache, compilation off" and off._compiled is None
+    auto = _load(tiny_model_dir, "auto")  # auto compiles on CUDA only
+    assert not auto.compiles and not auto.prepare_decoding(300) and auto._compiled is None
+    assert isinstance(auto._passes(None, 300, None), StaticPasses)
+
+
+class _Broken:
+    """Stands in for `torch.compile`: the compiled function fails after ``works`` calls."""
+
+    def __init__(self, works: int, message: str) -> None:
+        self.works, self.message, self.calls = works, message, 0
+
+    def __call__(self, fn: Callable[..., Any], **_: Any) -> Callable[..., Any]:
+        def compiled(*args: Any) -> Any:
+            self.calls += 1
+            if self.calls > self.works:
+                raise RuntimeError(self.message)
+            return fn(*args)
+        return compiled
+
+
+def test_a_compiler_that_fails_leaves_one_log_line_and_answers_as_before(
+        tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(decoding.torch, "compile", _Broken(0, "no C++ compiler found\nmore detail"))
+    model = _load(tiny_model_dir, "on", sharpen=16.0)
+    prompt = _prompt(model, "doc", passages=True)
+    expected = _answer(model, prompt, "dynamic")
+    with caplog.at_level(logging.INFO, logger="grit_desktop"):
+        assert not model.prepare_decoding(300)
+        assert _answer(model, prompt, None) == expected
+        assert _answer(model, prompt, "compiled") == expected  # asked by name: still answers
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "compiled decoding is not available (RuntimeError: no C++ compiler found)" in warnings[0].message
+    assert not model.compiles
+    assert model.decoding == "static cache, not compiled (RuntimeError: no C++ compiler found)"
+
+
+def test_a_step_that_fails_mid_answer_hands_over_and_the_answer_goes_on(
+        tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    broken = _Broken(3 + 5, "graph replay failed")  # warm-up takes 3 steps, then 5 of the answer
+    monkeypatch.setattr(decoding.torch, "compile", broken)
+    model = _load(tiny_model_dir, "on", sharpen=16.0)
+    prompt = _prompt(model, "doc", passages=True)
+    expected = _answer(model, prompt, "dynamic")
+    assert model.prepare_decoding(300)
+    with caplog.at_level(logging.WARNING, logger="grit_desktop"):
+        assert _answer(model, prompt, None) == expected
+    assert broken.calls == 3 + 6  # the sixth step failed; the rest ran without it
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "graph replay failed" in model.decoding
+    with torch.inference_mode():
+        assert isinstance(model._passes(None, 300, None), StaticPasses)
