@@ -77,7 +77,7 @@ def _model(args: argparse.Namespace, tmp: Path) -> GritModel:
             torch.cuda.empty_cache()
     quant: Quantization = args.quantization or ("nf4" if cuda else "none")
     device: Device = args.device or "auto"
-    return GritModel.load(LoadOptions(str(folder), device, quant))
+    return GritModel.load(LoadOptions(str(folder), device, quant, args.compile_decoding or "auto"))
 
 
 def bench_tokenizer_available() -> bool:
@@ -89,6 +89,7 @@ def bench_tokenizer_available() -> bool:
 def report(r: bench.BenchResult) -> str:
     lines = [
         f"grit-desktop bench: {r.model} on {r.device} ({r.dtype}, {r.quantization})",
+        f"  answers decode with     {r.decoding}",
         f"  embedding                {r.embed_tokens_per_s:>10,.0f} tokens/s (512-token passages)",
         f"  hybrid search            p50 {r.search_p50_ms:.1f} ms, p95 {r.search_p95_ms:.1f} ms "
         f"over {r.search_chunks:,} chunks",
@@ -98,8 +99,10 @@ def report(r: bench.BenchResult) -> str:
         "  '-': not measured (a decode rate needs "
         f"{bench.MIN_RATE_TOKENS}+ tokens after the first, over {bench.MIN_RATE_SECONDS * 1000:g}+ ms)",
         "",
-        "  decoders on the uncached prompt: 'generate' is a plain model.lm.generate (the baseline),",
-        "  'eager' our loop (GritModel.generate); first token in ms; vs generate: decode tok/s ratio",
+        "  decoders on the uncached prompt: 'generate' is a plain model.lm.generate (the baseline);",
+        "  GritModel.generate's loops: 'dynamic' (a cache grown at every token), 'static'",
+        "  (preallocated), 'compiled' (compiled decode step); first token in ms; vs generate:",
+        "  decode tok/s ratio; agree: tokens equal to 'dynamic''s",
     ]
     lines += _table(["decoder", "tokens", "first token", "decode tok/s", "vs generate", "agree"], [
         [d.decoder, str(d.passage_tokens), _spread(d.ttft_ms_spread),

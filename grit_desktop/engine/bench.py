@@ -7,8 +7,11 @@ Figures (all on the same model, machine and prompt):
   with the passages' states not yet cached ("cold") and cached ("warm", a follow-up over the
   same passages), decode tokens/s, and how many of the answer's tokens agree with ``none``;
 - the decoders, on the uncached prompt: a plain ``model.lm.generate`` ("generate", the baseline
-  every other figure is compared against) and our own loop, ``GritModel.generate`` ("eager"):
-  time to first token, decode tokens/s and its ratio to ``generate``;
+  every other figure is compared against) and each loop of ``GritModel.generate`` (see
+  `engine/grit/decoding.py`): "dynamic" (a `DynamicCache` grown by concatenation, the loop
+  before static caches), "static" (preallocated buffers) and "compiled" (the compiled decode
+  step; compiled during the warm-up, which is not counted): time to first token, decode
+  tokens/s and its ratio to ``generate``;
 - peak memory of the process (and of the GPU on CUDA).
 
 Time to first token is measured from the moment the passages are known (after retrieval) to the
@@ -41,6 +44,7 @@ import torch
 
 from grit_desktop.config import CacheMode, Settings
 from grit_desktop.engine.answering.rag import Answerer
+from grit_desktop.engine.grit.decoding import LOOPS, Loop
 from grit_desktop.engine.grit.generation import GenerationParams, GenerationStats
 from grit_desktop.engine.grit.kvcache import KVCache
 from grit_desktop.engine.grit.model import GritModel
@@ -61,9 +65,11 @@ MIN_RATE_TOKENS = 8
 #: ... over at least this many seconds (or a thousand ticks of the clock, if coarser): below
 #: either, timer jitter and per-call overheads are the figure, not decoding.
 MIN_RATE_SECONDS = 1e-3
-#: The decoder whose answer is the reference for ``agreement`` (our loop on the uncached
-#: prompt: what the ``none`` mode answers).
-REFERENCE = "eager"
+#: The decoder whose answer is the reference for ``agreement`` (our first loop on the uncached
+#: prompt: what the ``none`` mode answered before static caches).
+REFERENCE = "dynamic"
+#: Every decoder compared by default: the baseline, then the loops of `GritModel.generate`.
+DECODERS: tuple[str, ...] = ("generate", *LOOPS)
 #: The decoder the others' decode rates are compared against.
 BASELINE = "generate"
 
@@ -126,6 +132,7 @@ class BenchResult:
     dtype: str
     quantization: str
     repeats: int = 0
+    decoding: str = ""  # how the cache modes' answers decode (`GritModel.decoding`)
     embed_tokens_per_s: float = 0.0
     search_p50_ms: float = 0.0
     search_p95_ms: float = 0.0
@@ -175,11 +182,15 @@ def rotated(names: Sequence[str], k: int) -> list[str]:
 
 def run(model: GritModel, *, sizes: Sequence[int] = SIZES, modes: Sequence[CacheMode] = CACHE_MODES,
         new_tokens: int = 32, search_chunks: int = 5000, embed_passages: int | None = None,
-        repeat: int = REPEAT, progress: Callable[[str], None] = lambda _: None) -> BenchResult:
+        repeat: int = REPEAT, decoders: Sequence[str] = DECODERS,
+        progress: Callable[[str], None] = lambda _: None) -> BenchResult:
     if repeat < 1:
         raise ValueError("repeat must be at least 1")
+    if not {BASELINE, REFERENCE} <= set(decoders) or not set(decoders) <= set(DECODERS):
+        raise ValueError(f"decoders must include {BASELINE} and {REFERENCE}, among {', '.join(DECODERS)}")
     info = model.info
-    result = BenchResult(info.name, info.device, info.dtype, info.quantization, repeats=repeat)
+    result = BenchResult(info.name, info.device, info.dtype, info.quantization, repeats=repeat,
+                         decoding=model.decoding)
     if model.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     progress("embedding")
@@ -195,7 +206,7 @@ def run(model: GritModel, *, sizes: Sequence[int] = SIZES, modes: Sequence[Cache
             result.notes.append(f"{size} cached tokens do not fit the context of {info.context_length}")
             continue
         sources = sources_for(model, size, seed=size)
-        decoded, answered = _rounds(model, settings, params, sources, modes, repeat,
+        decoded, answered = _rounds(model, settings, params, sources, modes, decoders, repeat,
                                     partial(_say_at, progress, size))
         result.decoders += _decoder_figures(decoded, size, repeat)
         result.modes += _mode_figures(answered, decoded[REFERENCE], size, repeat)
@@ -209,25 +220,28 @@ def _say_at(progress: Callable[[str], None], size: int, msg: str) -> None:
     progress(f"{msg} at {size} tokens")
 
 
-def decoders(model: GritModel, ids: list[int], params: GenerationParams) -> dict[str, Callable[[], Timed]]:
-    """The ways of decoding the uncached prompt ``ids`` that are compared at each size, by name:
-    each callable answers once. `BASELINE` and `REFERENCE` must be among them."""
-    return {
-        "generate": lambda: plain_generate(model, ids, params.max_new_tokens),
-        "eager": lambda: our_generate(model, ids, params),
-    }
+def decoder_calls(model: GritModel, ids: list[int], params: GenerationParams,
+                  names: Sequence[str] = DECODERS) -> dict[str, Callable[[], Timed]]:
+    """The ways of decoding the uncached prompt ``ids`` that are compared at each size, by name
+    (`DECODERS`): each callable answers once."""
+    calls: dict[str, Callable[[], Timed]] = {
+        "generate": lambda: plain_generate(model, ids, params.max_new_tokens)}
+    for loop in LOOPS:
+        calls[loop] = partial(our_generate, model, ids, params, loop)
+    return {name: calls[name] for name in names}
 
 
 _Rounds = tuple[dict[str, list[Timed]], dict[str, list[tuple[Timed, Timed]]]]
 
 
 def _rounds(model: GritModel, settings: Settings, params: GenerationParams, sources: list[Source],
-            modes: Sequence[CacheMode], repeat: int, progress: Callable[[str], None]) -> _Rounds:
+            modes: Sequence[CacheMode], names: Sequence[str], repeat: int,
+            progress: Callable[[str], None]) -> _Rounds:
     """``repeat`` rounds at one size: each decoder's answers, each mode's (cold, warm) answers."""
     prompt = Answerer(model, settings).assemble("none", QUESTION, sources,
                                                 max_new_tokens=params.max_new_tokens)
     assert prompt.state is None  # 'none' caches nothing: the whole prompt is token ids
-    ways = decoders(model, prompt.ids, params)
+    ways = decoder_calls(model, prompt.ids, params, names)
 
     def cold_and_warm(mode: CacheMode) -> tuple[Timed, Timed]:
         answerer = Answerer(model, settings, KVCache(settings.kv_cache_mb * 2**20))  # nothing cached
@@ -238,6 +252,7 @@ def _rounds(model: GritModel, settings: Settings, params: GenerationParams, sour
     for mode in modes:
         cells[f"mode:{mode}"] = partial(cold_and_warm, mode)
     progress("warm-up")
+    model.prepare_decoding(len(prompt.ids) + params.max_new_tokens)  # what answers use, if compiled
     for fn in ways.values():  # start-up costs (allocator, threads, compiling) are not figures
         fn()
     samples: dict[str, list[Any]] = {name: [] for name in cells}
@@ -354,15 +369,17 @@ def answer_once(answerer: Answerer, mode: CacheMode, sources: list[Source],
     return timed._replace(ttft_ms=laid_out * 1000 + timed.ttft_ms)
 
 
-def our_generate(model: GritModel, ids: list[int], params: GenerationParams) -> Timed:
-    """``GritModel.generate`` on the uncached prompt ``ids`` (the loop every cache mode uses)."""
+def our_generate(model: GritModel, ids: list[int], params: GenerationParams, loop: Loop) -> Timed:
+    """``GritModel.generate`` on the uncached prompt ``ids`` with the decode ``loop``."""
     _sync(model)
-    return _timed_generate(model, ids, None, params)
+    return _timed_generate(model, ids, None, params, loop)
 
 
-def _timed_generate(model: GritModel, ids: list[int], state: Any, params: GenerationParams) -> Timed:
+def _timed_generate(model: GritModel, ids: list[int], state: Any, params: GenerationParams,
+                    loop: Loop | None = None) -> Timed:
+    """One answer; ``loop`` None: the loop answers use (`GritModel.decoding`)."""
     stats = GenerationStats()
-    for _ in model.generate(ids, state=state, params=params, stats=stats):
+    for _ in model.generate(ids, state=state, params=params, stats=stats, loop=loop):
         pass
     assert stats.first_token_s is not None  # the first token's .item() waited for the device
     rate = decode_rate(stats.new_tokens - 1, stats.total_s - stats.first_token_s)

@@ -17,7 +17,7 @@ from grit_desktop.engine.grit.model import GritModel
 from grit_desktop.engine.grit.prompts import CACHE_MODES
 
 SIZES = (64, 256)
-DECODERS = ("generate", "eager")
+DECODERS = bench.DECODERS
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -29,9 +29,9 @@ def _spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         log.append("generate")
         return plain(*args)
 
-    def our_generate(*args: Any) -> bench.Timed:
-        log.append("eager")
-        return ours(*args)
+    def our_generate(model: Any, ids: Any, params: Any, loop: str) -> bench.Timed:
+        log.append(loop)
+        return ours(model, ids, params, loop)  # type: ignore[arg-type]
 
     def answer_once(answerer: Any, mode: Any, *args: Any) -> bench.Timed:
         log.append(mode)
@@ -89,7 +89,7 @@ def test_bench_reports_every_figure_as_a_median_of_rotating_rounds(
         assert 0.0 <= d.agreement <= 1.0
         if d.decoder == "generate":
             assert d.decode_vs_generate == 1.0
-        if d.decoder == "eager":
+        if d.decoder in ("dynamic", "static"):  # static: the same arithmetic, bit for bit
             assert d.agreement == 1.0
 
     assert {(m.mode, m.cached_tokens) for m in result.modes} == {
@@ -133,7 +133,7 @@ def test_ratios_are_medians_of_each_rounds_ratio(
     # scripted times per round, where the ratio of the medians differs from the median ratio
     cold = {"none": [10.0, 20.0, 30.0], "doc": [20.0, 40.0, 20.0]}  # rounds 2, 2, 0.67; medians 1
     warm = {"none": [10.0, 20.0, 100.0], "doc": [5.0, 30.0, 50.0]}  # 0.5, 1.5, 0.5; medians 1.5
-    rate = {"generate": [100.0, 200.0, 300.0], "eager": [200.0, 400.0, 200.0]}  # 2, 2, 0.67; 1
+    rate = {"generate": [100.0, 200.0, 300.0], "dynamic": [200.0, 400.0, 200.0]}  # 2, 2, 0.67; 1
     calls: dict[str, int] = {}
 
     def called(name: str) -> int:
@@ -152,24 +152,24 @@ def test_ratios_are_medians_of_each_rounds_ratio(
 
     monkeypatch.setattr(bench, "answer_once", answer_once)
     monkeypatch.setattr(bench, "plain_generate", decoder("generate"))
-    monkeypatch.setattr(bench, "our_generate", decoder("eager"))
+    monkeypatch.setattr(bench, "our_generate", decoder("dynamic"))
     result = bench.run(mistral_model, sizes=(64,), modes=("none", "doc"), new_tokens=12,
-                       search_chunks=100, embed_passages=2, repeat=3)
+                       search_chunks=100, embed_passages=2, repeat=3, decoders=("generate", "dynamic"))
     doc = next(m for m in result.modes if m.mode == "doc")
     assert doc.cold_vs_none == 2.0 and doc.warm_vs_none == 0.5
     assert (doc.ttft_cold_ms, doc.ttft_warm_ms) == (20.0, 30.0)
     assert dataclasses.astuple(doc.ttft_warm_ms_spread) == (30.0, 5.0, 50.0, 3)
-    eager = next(d for d in result.decoders if d.decoder == "eager")
-    assert eager.decode_vs_generate == 2.0 and eager.decode_tokens_per_s == 200.0
+    dynamic = next(d for d in result.decoders if d.decoder == "dynamic")
+    assert dynamic.decode_vs_generate == 2.0 and dynamic.decode_tokens_per_s == 200.0
 
 
 def test_the_order_rotates_so_that_every_cell_comes_first() -> None:
-    names = ["generate", "eager", "none", "doc"]
+    names = ["generate", "dynamic", "none", "doc"]
     orders = [bench.rotated(names, k) for k in range(len(names))]
     assert {order[0] for order in orders} == set(names)
     assert all(sorted(order) == sorted(names) for order in orders)
     assert bench.rotated(names, len(names)) == names == orders[0]
-    assert bench.rotated(names, 1) == ["eager", "none", "doc", "generate"]
+    assert bench.rotated(names, 1) == ["dynamic", "none", "doc", "generate"]
 
 
 def test_a_rate_from_too_few_tokens_or_too_short_a_time_is_none() -> None:
@@ -181,7 +181,7 @@ def test_a_rate_from_too_few_tokens_or_too_short_a_time_is_none() -> None:
 
 def test_too_few_tokens_give_no_rate_and_print_a_dash(mistral_model: GritModel) -> None:
     result = bench.run(mistral_model, sizes=(64,), modes=("none", "doc"), new_tokens=2,
-                       search_chunks=100, embed_passages=2, repeat=2)
+                       search_chunks=100, embed_passages=2, repeat=2, decoders=("generate", "dynamic"))
     assert result.decoders and result.modes
     for d in result.decoders:
         assert d.decode_tokens_per_s is None and d.decode_tokens_per_s_spread is None
@@ -190,7 +190,7 @@ def test_too_few_tokens_give_no_rate_and_print_a_dash(mistral_model: GritModel) 
         assert m.decode_tokens_per_s is None and m.decode_tokens_per_s_spread is None
         assert m.ttft_cold_ms > 0 and m.warm_vs_none is not None
     rows = [line.split() for line in report(result).splitlines()
-            if line.startswith(("  generate ", "  eager ", "  none ", "  doc "))]
+            if line.startswith(("  generate ", "  dynamic ", "  none ", "  doc "))]
     assert len(rows) == 4
     for row in rows[:2]:  # decoder tokens first (3 words) decode vs-generate agree
         assert row[-3:-1] == ["-", "-"]

@@ -135,6 +135,23 @@ def test_a_follow_up_reuses_cached_passages(answerer: Rig) -> None:
     assert again.text == first.text  # same passages, same states: the same greedy answer
 
 
+@pytest.mark.parametrize("mode", ["doc", "query-doc"])
+def test_answering_never_changes_the_cached_states(answerer: Rig, mode: str) -> None:
+    """The LRU's states are handed to generation without copies: only `concat` reads them."""
+    cache = answerer.answerer.cache
+    cache.clear()
+    list(answerer.answer("warranty seventeen months", mode=mode))  # cold: computed and kept
+    kept = {key: cache.get(key) for key in list(cache._items)}
+    assert kept and all(state is not None for state in kept.values())
+    for _ in range(2):  # warm: taken from the LRU, in every decode loop the answers use
+        list(answerer.answer("warranty seventeen months", mode=mode))
+    for key, before in kept.items():
+        after = cache.get(key, copy=False)
+        assert after is not None and before is not None
+        for a, b in zip((*after.keys, *after.values), (*before.keys, *before.values), strict=True):
+            assert torch.equal(a, b)
+
+
 def test_history_goes_into_the_prompt(answerer: Rig, tmp_path: Path) -> None:
     chats = Chats(tmp_path / "chats.sqlite")
     chat = chats.create()

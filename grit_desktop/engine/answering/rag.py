@@ -156,18 +156,20 @@ class Answerer:
 
     def _state(self, seg: prompts.Segment, key: tuple[str, str] | None,
                fresh: dict[tuple[str, str], KVState]) -> tuple[KVState, bool]:
-        """The states of a cached segment: just computed, from the LRU, or computed now."""
+        """The states of a cached segment: just computed, from the LRU, or computed now.
+
+        Not copies: they are only read, by `concat`, whose result generation gets is new
+        tensors, so nothing generation does reaches the LRU's states."""
         if key is not None and key in fresh:
-            return fresh[key].clone(), False  # a copy: generation must not touch the cache's
+            return fresh[key], False
         if key is not None:
-            cached = self.cache.get(key)
+            cached = self.cache.get(key, copy=False)
             if cached is not None:
                 return cached, True
         ids = self.model.tokenize(seg.text, bos=seg.bos, continuation=not seg.bos)
         state = self.model.prefill(ids, bidirectional=True)
         if key is not None:
             self.cache.put(key, state)
-            state = state.clone()
         return state, False
 
     def _recent_turns(self, history: Sequence[Message]) -> list[prompts.Turn]:
