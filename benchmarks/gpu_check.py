@@ -11,7 +11,11 @@ prints:
 - time to first token per cache mode at ``--sizes`` passage tokens (default 2,000 and 4,000),
   cold and warm, and decode tokens/s;
 - decode tokens/s of ``model.lm.generate`` and of the three loops (dynamic, static, compiled),
-  and whether the compiled loop's tokens equal the eager loop's (``compiled_equals_eager``).
+  and whether the compiled loop's tokens equal the eager loop's (``compiled_equals_eager``);
+  where they do not, whether that is rounding: the same tokens fed to both (teacher forcing),
+  the largest difference of their logits, and at the steps whose top token differs, how far
+  apart the eager loop's first two candidates were (``logits``). A random model's logits are
+  nearly flat, so in bf16 two candidates within rounding of each other are common.
 
 Every answering figure is a median over ``--repeat`` rounds in rotating order (see
 `grit_desktop.engine.bench`). The JSON of each format goes to ``OUT/gpu_check-<format>.json``
@@ -38,8 +42,10 @@ from typing import Any
 
 import torch
 
-from grit_desktop.config import Quantization
+from grit_desktop.config import Quantization, Settings
 from grit_desktop.engine import bench
+from grit_desktop.engine.answering.rag import Answerer
+from grit_desktop.engine.grit.decoding import StaticPasses
 from grit_desktop.engine.grit.model import GritModel, LoadOptions
 from grit_desktop.engine.grit.prompts import CACHE_MODES
 from grit_desktop.engine.grit.synthetic import SHAPES, build_model
@@ -57,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="512-token passages embedded (0: 256 on CUDA, 16 on the CPU)")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    formats: list[Quantization] = [q for q in args.quantizations.split(",") if q]  # type: ignore[misc]
+    formats: list[Quantization] = [q for q in args.quantizations.split(",") if q]
     if not set(formats) <= {"nf4", "none"} or args.repeat < 1:
         ap.error("--quantizations takes nf4 and/or none; --repeat at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -113,10 +119,42 @@ def check(folder: Path, quantization: Quantization, sizes: list[int], args: argp
         "compiled": compiled, "decoding": model.decoding,
         "compiled_equals_eager": {
             str(d.passage_tokens): d.agreement == 1.0 for d in result.decoders if d.decoder == "compiled"},
+        "logits": {str(size): compare_logits(model, size, args.new_tokens) for size in sizes},
         "bench": dataclasses.asdict(result),
     }
     del model
     return out
+
+
+@torch.inference_mode()
+def compare_logits(model: GritModel, size: int, new_tokens: int) -> dict[str, Any]:
+    """The static and the compiled loop fed the same tokens (the static loop's greedy answer):
+    their logits' largest difference, the logits' scale, and the steps whose top token differs,
+    each with the static loop's gap between its first two candidates."""
+    prompt = Answerer(model, Settings(max_new_tokens=new_tokens)).assemble(
+        "none", bench.QUESTION, bench.sources_for(model, size, seed=size), max_new_tokens=new_tokens)
+    total = len(prompt.ids) + new_tokens
+    compiled = model._compiler()
+    capacity = compiled.capacity(total)
+    if capacity is None or compiled.failed:
+        return {"compared": False, "why": compiled.failed or f"{total} tokens exceed the capacity"}
+    with model._lock:
+        eager = StaticPasses(model.lm, None, total)
+        fused = compiled.passes(None, capacity)
+        a, b = eager.forward(prompt.ids, 0).float(), fused.forward(prompt.ids, 0).float()
+        steps: list[dict[str, float]] = []
+        largest = scale = 0.0
+        for i in range(new_tokens):
+            largest = max(largest, float((a - b).abs().max()))
+            scale = max(scale, float(a.abs().max()))
+            if int(a.argmax()) != int(b.argmax()):
+                top = a.topk(2).values
+                steps.append({"step": i, "eager_top2_gap": float(top[0] - top[1])})
+            token = int(a.argmax())
+            a = eager.forward([token], len(prompt.ids) + i).float()
+            b = fused.forward([token], len(prompt.ids) + i).float()
+    return {"compared": True, "max_abs_diff": largest, "max_abs_logit": scale,
+            "top_token_differs": steps, "steps": new_tokens}
 
 
 def _headline(figures: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +170,7 @@ def _headline(figures: dict[str, Any]) -> dict[str, Any]:
             "peak_gpu_mib": b["peak_gpu_mib"], "compile_s": figures["compile_s"],
             "decoding": figures["decoding"], "embed_tokens_per_s": b["embed_tokens_per_s"],
             "decode_tokens_per_s": decode, "ttft_cold_warm_ms": ttft,
-            "compiled_equals_eager": figures["compiled_equals_eager"]}
+            "compiled_equals_eager": figures["compiled_equals_eager"], "logits": figures["logits"]}
 
 
 def report(summary: dict[str, Any]) -> str:
@@ -148,6 +186,13 @@ def report(summary: dict[str, Any]) -> str:
             shown = ", ".join(f"{k} {_num(v)}" for k, v in rates.items())
             same = h["compiled_equals_eager"].get(size)
             lines.append(f"    decode tok/s at {size}: {shown}; compiled tokens = eager: {same}")
+            cmp = h["logits"].get(size, {})
+            if cmp.get("compared"):
+                differs = cmp["top_token_differs"]
+                gaps = ", ".join(f"{d['eager_top2_gap']:.2g}" for d in differs[:4]) or "-"
+                lines.append(f"      fed the same tokens: logits differ by <= {cmp['max_abs_diff']:.2g} "
+                             f"(logits up to {cmp['max_abs_logit']:.2g}); top token differs at "
+                             f"{len(differs)}/{cmp['steps']} steps, where eager's top two were {gaps} apart")
         for size, modes in h["ttft_cold_warm_ms"].items():
             shown = ", ".join(f"{k} {c:.0f}/{w:.0f}" for k, (c, w) in modes.items())
             lines.append(f"    first token ms cold/warm at {size}: {shown}")
