@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
         raise GritError(problem)
     from grit_desktop.ui.app import run as run_app  # Qt only when the window is wanted
 
-    # --model, --device and --quantization hold for this window only; they are not saved.
-    overrides = {k: getattr(args, k) for k in ("model", "device", "quantization")
+    # --model, --device, --quantization and --compile hold for this window only; not saved.
+    overrides = {k: getattr(args, k) for k in ("model", "device", "quantization", "compile_decoding")
                  if getattr(args, k, None) is not None}
     return run_app(list(args.paths), args.data_dir, overrides)
 

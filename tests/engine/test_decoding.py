@@ -157,7 +157,10 @@ def test_answers_use_the_compiled_step_only_once_it_is_prepared(tiny_model_dir: 
     assert model.prepare_decoding(300)
     assert model.decoding == "static cache, compiled decode step"
     assert isinstance(model._passes(None, 300, None), CompiledPasses)
-    assert isinstance(model._passes(None, 2000, None), StaticPasses)  # another capacity: not prepared
+    assert isinstance(model._passes(None, 2000, None), StaticPasses)  # a larger one: not prepared
+    assert model.prepare_decoding(2000)
+    small = model._passes(None, 100, None)  # the smallest prepared capacity that holds it
+    assert isinstance(small, CompiledPasses) and small.capacity == 512
     assert isinstance(model._passes(None, 300, "dynamic"), DynamicPasses)
 
 

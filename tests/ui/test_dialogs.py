@@ -99,7 +99,8 @@ def test_edited_values_are_returned_on_ok(settings_dialog: SettingsDialog, qtbot
     changes = {"model": "/models/GritLM-7B", "device": "cpu", "quantization": "none", "top_k": 7,
                "temperature": 0.7, "top_p": 0.8, "max_new_tokens": 300, "cache_mode": "query-doc",
                "chunk_tokens": 256, "chunk_overlap_tokens": 32, "embed_max_tokens": 1024,
-               "embed_batch_tokens": 8192, "kv_cache_mb": 512, "watch_folders": "always"}
+               "embed_batch_tokens": 8192, "kv_cache_mb": 512, "watch_folders": "always",
+               "compile_decoding": "off"}
     assert set(changes) == {f.name for f in dataclasses.fields(Settings)}  # a new field: add it here
     edit(settings_dialog, **changes)
     with qtbot.waitSignal(settings_dialog.accepted, timeout=1000):

@@ -155,6 +155,10 @@ class CompiledDecoding:
             size *= 2
         return min(size, self.largest)
 
+    def prepared(self, tokens: int) -> int | None:
+        """The smallest prepared capacity that holds ``tokens``, or None."""
+        return min((c for c in self.ready if c >= tokens), default=None) if not self.failed else None
+
     def passes(self, state: KVState | None, capacity: int) -> CompiledPasses:
         cache = self._caches.get(capacity)
         if cache is None:

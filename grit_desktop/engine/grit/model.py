@@ -389,14 +389,17 @@ class GritModel:
         """The forward passes of one generation of at most ``tokens`` (prompt + answer)."""
         if loop == "dynamic":
             return DynamicPasses(self.lm, state)
-        if loop == "compiled" or (loop is None and self.compiles and self._compiled is not None):
-            # by default only a prepared capacity: compiling in the middle of a question could
-            # take a minute; asked for by name (benchmarks), it compiles on first use
+        if loop == "compiled":  # asked for by name (benchmarks): compiled on first use
             compiled = self._compiler()
             capacity = compiled.capacity(tokens)
-            if capacity is not None and compiled.failed is None and (
-                    loop == "compiled" or capacity in compiled.ready):
+            if capacity is not None and compiled.failed is None:
                 return compiled.passes(state, capacity)
+        elif loop is None and self.compiles and self._compiled is not None:
+            # by default only a prepared capacity: compiling in the middle of a question could
+            # take a minute
+            capacity = self._compiled.prepared(tokens)
+            if capacity is not None:
+                return self._compiled.passes(state, capacity)
         return StaticPasses(self.lm, state, tokens)
 
     @torch.inference_mode()
