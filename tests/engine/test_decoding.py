@@ -156,7 +156,10 @@ def test_answers_use_the_compiled_step_only_once_it_is_prepared(tiny_model_dir: 
     assert isinstance(model._passes(None, 300, None), StaticPasses)  # no compiling mid-question
     assert model.prepare_decoding(300)
     assert model.decoding == "static cache, compiled decode step"
-    assert isinstance(model._passes(None, 300, None), CompiledPasses)
+    first = model._passes(None, 300, None)
+    assert isinstance(first, CompiledPasses)
+    assert isinstance(model._passes(None, 300, None), StaticPasses)  # the first holds its cache
+    first.close()
     assert isinstance(model._passes(None, 2000, None), StaticPasses)  # a larger one: not prepared
     assert model.prepare_decoding(2000)
     small = model._passes(None, 100, None)  # the smallest prepared capacity that holds it
@@ -220,3 +223,25 @@ def test_a_step_that_fails_mid_answer_hands_over_and_the_answer_goes_on(
     assert "graph replay failed" in model.decoding
     with torch.inference_mode():
         assert isinstance(model._passes(None, 300, None), StaticPasses)
+
+
+def test_two_answers_streaming_at_once_do_not_share_a_compiled_cache(tiny: GritModel) -> None:
+    """One compiled cache per capacity: a second answer while the first streams decodes with
+    its own static cache; the first one's cache serves again once it ends (or is dropped)."""
+    assert tiny.prepare_decoding(300)
+    a, b = _prompt(tiny, "doc", passages=True), _prompt(tiny, "none", passages=True)
+    alone = {"a": _answer(tiny, a, None), "b": _answer(tiny, b, None)}
+    sa, sb = GenerationStats(), GenerationStats()
+    streams = [tiny.generate(p.ids, state=p.state, params=GREEDY, stats=stats)
+               for p, stats in ((a, sa), (b, sb))]
+    for _ in range(NEW + 1):  # interleaved, token by token
+        for stream in streams:
+            next(stream, None)
+    assert (sa.token_ids, sb.token_ids) == (alone["a"], alone["b"])
+    compiled = tiny._compiled
+    assert compiled is not None and compiled.free(512)
+    half = tiny.generate(a.ids, state=a.state, params=GREEDY)
+    next(half)
+    assert not compiled.free(512)
+    half.close()  # an answer given up on
+    assert compiled.free(512)

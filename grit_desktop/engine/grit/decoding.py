@@ -49,6 +49,9 @@ class Passes:
     def forward(self, ids: list[int], position: int) -> torch.Tensor:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """The generation is over (its cache may serve another)."""
+
 
 class DynamicPasses(Passes):
     """transformers' `DynamicCache`: the cache grows by concatenation at every token."""
@@ -141,6 +144,7 @@ class CompiledDecoding:
         self.failed: str | None = None  # why compiled decoding is off, once it failed
         self.ready: set[int] = set()  # capacities compiled (warmed up)
         self._caches: dict[int, Any] = {}
+        self._busy: set[int] = set()  # capacities whose cache a live generation holds
         mode = "reduce-overhead" if self.cuda else None
         self._step = torch.compile(self._decode, mode=mode, fullgraph=True, dynamic=False)
 
@@ -159,13 +163,25 @@ class CompiledDecoding:
         """The smallest prepared capacity that holds ``tokens``, or None."""
         return min((c for c in self.ready if c >= tokens), default=None) if not self.failed else None
 
+    def free(self, capacity: int) -> bool:
+        """Whether no live generation holds the cache of ``capacity`` (two answers streaming at
+        once, from two threads, cannot share one: the second decodes without it)."""
+        return capacity not in self._busy
+
     def passes(self, state: KVState | None, capacity: int) -> CompiledPasses:
+        if not self.free(capacity):
+            raise RuntimeError(f"the compiled cache of {capacity} tokens is in use")
         cache = self._caches.get(capacity)
         if cache is None:
             if not self.cuda:  # keep one at a time on the CPU: memory, not graphs, is scarce there
-                self._caches.clear()
+                for other in [c for c in self._caches if c not in self._busy]:
+                    del self._caches[other]
             cache = self._caches[capacity] = self._new_cache(capacity)
+        self._busy.add(capacity)
         return CompiledPasses(self, cache, state, capacity)
+
+    def release(self, capacity: int) -> None:
+        self._busy.discard(capacity)
 
     def warm_up(self, tokens: int) -> bool:
         """Compile the step for the capacity of ``tokens``; False (and one log line) on failure."""
@@ -173,17 +189,24 @@ class CompiledDecoding:
         if capacity is None or self.failed or capacity in self.ready:
             return not self.failed
         t0 = time.perf_counter()
+        if not self.free(capacity):
+            return False
+        with torch.inference_mode():  # the caches' tensors are inference tensors
+            return self._warm_up(capacity, t0)
+
+    def _warm_up(self, capacity: int, t0: float) -> bool:
+        passes = self.passes(None, capacity)
         try:
-            with torch.inference_mode():
-                passes = self.passes(None, capacity)
-                logits = passes.forward([1, 2, 3, 4], 0)
-                for i in range(3):  # CUDA graphs are recorded after a warm-up run
-                    logits = passes.forward([int(logits.argmax())], 4 + i)
-                if passes.fell_back:
-                    return False
+            logits = passes.forward([1, 2, 3, 4], 0)
+            for i in range(3):  # CUDA graphs are recorded after a warm-up run
+                logits = passes.forward([int(logits.argmax())], 4 + i)
+            if passes.fell_back:
+                return False
         except Exception as exc:  # whatever torch.compile raises: its backends raise their own
             self.fail(exc)
             return False
+        finally:
+            passes.close()
         self.ready.add(capacity)
         log.info("compiled the decode step for %d tokens in %.1f s", capacity, time.perf_counter() - t0)
         return True
@@ -194,7 +217,7 @@ class CompiledDecoding:
             log.warning("compiled decoding is not available (%s); answers decode without it",
                         self.failed)
             log.debug("compilation failed", exc_info=exc)
-        self._caches.clear()
+        self._caches = {c: cache for c, cache in self._caches.items() if c in self._busy}
 
     def _new_cache(self, capacity: int) -> Any:
         from transformers.cache_utils import Cache, StaticLayer
@@ -249,6 +272,9 @@ class CompiledPasses(Passes):
             return self._eager.forward(ids, position)
         self.filled += 1
         return logits
+
+    def close(self) -> None:
+        self.owner.release(self.capacity)
 
     def _hand_over(self) -> None:
         """Go on with `StaticPasses`, from the states filled so far (known good)."""

@@ -389,17 +389,17 @@ class GritModel:
         """The forward passes of one generation of at most ``tokens`` (prompt + answer)."""
         if loop == "dynamic":
             return DynamicPasses(self.lm, state)
+        capacity: int | None = None
         if loop == "compiled":  # asked for by name (benchmarks): compiled on first use
             compiled = self._compiler()
-            capacity = compiled.capacity(tokens)
-            if capacity is not None and compiled.failed is None:
-                return compiled.passes(state, capacity)
+            capacity = compiled.capacity(tokens) if compiled.failed is None else None
         elif loop is None and self.compiles and self._compiled is not None:
             # by default only a prepared capacity: compiling in the middle of a question could
             # take a minute
-            capacity = self._compiled.prepared(tokens)
-            if capacity is not None:
-                return self._compiled.passes(state, capacity)
+            compiled = self._compiled
+            capacity = compiled.prepared(tokens)
+        if capacity is not None and compiled.free(capacity):
+            return compiled.passes(state, capacity)
         return StaticPasses(self.lm, state, tokens)
 
     @torch.inference_mode()
@@ -433,39 +433,43 @@ class GritModel:
         guard = RepetitionGuard(params.repetition_penalty)
         text = TextStream(self.decode)
         stop = StopText(params.stop_strings)
-        feed = ids
-        while True:
-            if cancel is not None and cancel.is_set():
-                stats.finish = "cancelled"
-                break
+        try:
+            feed = ids
+            while True:
+                if cancel is not None and cancel.is_set():
+                    stats.finish = "cancelled"
+                    break
+                with self._lock:
+                    logits = passes.forward(feed, position)
+                position += len(feed)
+                token = sample(guard.penalize(logits, stats.token_ids))
+                if stats.first_token_s is None:
+                    stats.first_token_s = time.perf_counter() - t0
+                if token == self.eos_id and params.stop_at_eos:
+                    stats.finish = "eos"
+                    break
+                stats.new_tokens += 1
+                stats.token_ids.append(token)
+                piece = stop.push(text.push(token))
+                stats.total_s = time.perf_counter() - t0
+                if piece:
+                    yield piece
+                if stop.stopped:
+                    stats.finish = "stop"
+                    break
+                if params.stop_on_loop and guard.looping(stats.token_ids):
+                    stats.finish = "repetition"
+                    break
+                if stats.new_tokens >= params.max_new_tokens:
+                    stats.finish = "length"
+                    break
+                if position + 1 >= limit:
+                    stats.finish = "context"
+                    break
+                feed = [token]
+        finally:
             with self._lock:
-                logits = passes.forward(feed, position)
-            position += len(feed)
-            token = sample(guard.penalize(logits, stats.token_ids))
-            if stats.first_token_s is None:
-                stats.first_token_s = time.perf_counter() - t0
-            if token == self.eos_id and params.stop_at_eos:
-                stats.finish = "eos"
-                break
-            stats.new_tokens += 1
-            stats.token_ids.append(token)
-            piece = stop.push(text.push(token))
-            stats.total_s = time.perf_counter() - t0
-            if piece:
-                yield piece
-            if stop.stopped:
-                stats.finish = "stop"
-                break
-            if params.stop_on_loop and guard.looping(stats.token_ids):
-                stats.finish = "repetition"
-                break
-            if stats.new_tokens >= params.max_new_tokens:
-                stats.finish = "length"
-                break
-            if position + 1 >= limit:
-                stats.finish = "context"
-                break
-            feed = [token]
+                passes.close()  # its cache may serve the next answer
         rest = ""
         if not stop.stopped:
             rest = stop.push(text.flush())
