@@ -127,9 +127,13 @@ def test_plan_without_cuda_falls_back_to_cpu_float32(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     plan = loading.plan(files_of(tiny_model_dir), "auto", "auto")
     assert (plan.device, plan.dtype, plan.quantization) == ("cpu", torch.float32, "none")
-    assert any("No CUDA GPU" in n for n in plan.notes)
+    assert any("No CUDA GPU" in n and "without 4-bit weights" in n for n in plan.notes)
     with pytest.raises(DeviceError, match="no CUDA GPU"):
         loading.plan(files_of(tiny_model_dir), "cuda", "auto")
+    nf4 = loading.plan(files_of(tiny_model_dir), "auto", "nf4")  # asked for: the note says so
+    assert nf4.quantization == "nf4"
+    assert any("No CUDA GPU" in n and "on the CPU in 4-bit weights" in n for n in nf4.notes)
+    assert not any("without 4-bit" in n for n in nf4.notes)
 
 
 def test_plan_with_cuda_picks_4bit(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,7 +141,7 @@ def plan(files: ModelFiles, device: Device, quantization: Quantization) -> LoadP
     quant = quantization if quantization != "auto" else ("nf4" if chosen == "cuda" else "none")
     notes: list[str] = []
     if device == "auto" and not has_cuda:
-        notes.append(_cpu_note(files))
+        notes.append(_cpu_note(files, quant == "nf4"))
     if quant == "nf4":
         _require_bitsandbytes()
         if chosen == "cpu":
@@ -154,12 +154,13 @@ def plan(files: ModelFiles, device: Device, quantization: Quantization) -> LoadP
     return LoadPlan(chosen, dtype, "none", tuple(notes))
 
 
-def _cpu_note(files: ModelFiles) -> str:
+def _cpu_note(files: ModelFiles, nf4: bool) -> str:
     n = files.parameters
     size = f"{n / 1e9:.1f}B" if n >= 1e9 else f"{max(n, 1e5) / 1e6:.1f}M"
+    weights = "in 4-bit weights" if nf4 else "without 4-bit weights"
     return (
-        f"No CUDA GPU found: running the {size}-parameter model on the CPU without 4-bit "
-        "weights. Answers will be much slower than on a GPU."
+        f"No CUDA GPU found: running the {size}-parameter model on the CPU {weights}. "
+        "Answers will be much slower than on a GPU."
     )
 
 

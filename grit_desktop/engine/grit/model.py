@@ -150,8 +150,9 @@ class GritModel:
             memory_bytes=int(lm.get_memory_footprint()),
             notes=plan.notes,
         )
-        log.info("loaded %s on %s (%s weights, %s computing), %.2f GiB", path, info.device,
-                 info.quantization, info.dtype, info.memory_bytes / 2**30)
+        weights = (f"4-bit NF4 weights, {info.dtype} compute" if info.quantization == "nf4"
+                   else f"{info.dtype} weights")
+        log.info("loaded %s on %s (%s): %.0f MiB", path, info.device, weights, info.memory_bytes / 2**20)
         return cls(lm, tokenizer, info, batch_tokens, options.compile)
 
     @property
