@@ -221,6 +221,7 @@ def test_a_step_that_fails_mid_answer_hands_over_and_the_answer_goes_on(
     assert broken.calls == 3 + 6  # the sixth step failed; the rest ran without it
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     assert "graph replay failed" in model.decoding
+    assert model._compiled is not None and not model._compiled._caches  # its memory is given back
     with torch.inference_mode():
         assert isinstance(model._passes(None, 300, None), StaticPasses)
 

@@ -182,6 +182,8 @@ class CompiledDecoding:
 
     def release(self, capacity: int) -> None:
         self._busy.discard(capacity)
+        if self.failed:  # nothing will use it again
+            self._caches.pop(capacity, None)
 
     def warm_up(self, tokens: int) -> bool:
         """Compile the step for the capacity of ``tokens``; False (and one log line) on failure."""
