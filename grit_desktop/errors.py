@@ -26,3 +26,9 @@ class DeviceError(GritError):
 
 class ConfigError(GritError):
     """A settings file or option value is not valid."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (its type's name when it has none), for one-line reports."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import torch
 
 from grit_desktop.engine.grit.kvcache import KVState
+from grit_desktop.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ class CompiledDecoding:
 
     def fail(self, exc: BaseException) -> None:
         if self.failed is None:
-            self.failed = _first_line(exc)
+            self.failed = f"{type(exc).__name__}: {first_line(exc)}"[:300]
             log.warning("compiled decoding is not available (%s); answers decode without it",
                         self.failed)
             log.debug("compilation failed", exc_info=exc)
@@ -315,8 +316,3 @@ def _ids(ids: list[int], device: torch.device) -> torch.Tensor:
 
 def _positions(start: int, n: int, device: torch.device) -> torch.Tensor:
     return torch.arange(start, start + n, device=device)[None]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return f"{type(exc).__name__}: {text.splitlines()[0]}"[:300]

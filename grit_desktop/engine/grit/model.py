@@ -46,7 +46,7 @@ from grit_desktop.engine.grit.generation import (
 )
 from grit_desktop.engine.grit.kvcache import KVState
 from grit_desktop.engine.grit.prompts import embed_instruction, neutralize
-from grit_desktop.errors import GritError, ModelLoadError
+from grit_desktop.errors import GritError, ModelLoadError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -511,7 +511,7 @@ def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
         ) from exc
     except Exception as exc:  # safetensors, torch and transformers each raise their own kinds
         log.debug("loading %s failed", path, exc_info=True)
-        raise ModelLoadError(f"cannot load the model in {path}: {_first_line(exc)}") from exc
+        raise ModelLoadError(f"cannot load the model in {path}: {first_line(exc)}") from exc
     return lm
 
 
@@ -522,7 +522,7 @@ def _load_tokenizer(path: Path) -> Any:
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     except Exception as exc:
         log.debug("loading the tokenizer in %s failed", path, exc_info=True)
-        raise ModelLoadError(f"cannot load the tokenizer in {path}: {_first_line(exc)}") from exc
+        raise ModelLoadError(f"cannot load the tokenizer in {path}: {first_line(exc)}") from exc
     if tokenizer.bos_token_id is None:
         raise ModelLoadError(f"the tokenizer in {path} has no BOS token; GRIT prompts need one")
     return tokenizer
@@ -541,11 +541,6 @@ def _quiet(hf_logging: Any) -> Iterator[None]:
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def _dtype_bytes(dtype: torch.dtype) -> int:
