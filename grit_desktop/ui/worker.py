@@ -207,12 +207,13 @@ class EngineWorker(QObject):
                 session.export(command.chat_id, command.path)
                 self.exported.emit(command.path)
             case ApplySettings():
+                compile_before = session.settings.compile_decoding
                 model_changed = session.apply_settings(command.settings)
                 self.settingsApplied.emit(command.settings)
+                s = command.settings
                 if model_changed:
-                    s = command.settings
                     self._load_model(LoadOptions(s.model, s.device, s.quantization, s.compile_decoding))
-                elif session.model is not None:
+                elif session.model is not None and s.compile_decoding != compile_before:
                     self._prepare_decoding()  # compilation turned on (or off: said at once)
             case Quit():
                 pass  # ends the loop in `_run`

@@ -373,5 +373,16 @@ def test_the_status_bar_says_how_answers_decode(qtbot: Any, home: Path) -> None:
         qtbot.waitUntil(lambda: not window.answering and len(window.chat_view.messages) == 2,
                         timeout=WAIT)
         assert window.chat_view.messages[-1].text
+        # another setting: nothing to say about decoding; compilation off: said at once
+        told: list[str] = []
+        applied: list[Settings] = []
+        app.worker.decodingReady.connect(told.append)  # worker thread: it only appends
+        app.worker.settingsApplied.connect(applied.append)
+        app.worker.submit(ApplySettings(app.settings.replace(top_k=3, compile_decoding="on")))
+        qtbot.waitUntil(lambda: len(applied) == 1, timeout=WAIT)
+        app.worker.submit(ApplySettings(app.settings.replace(top_k=3, compile_decoding="off")))
+        qtbot.waitUntil(lambda: len(told) == 1, timeout=WAIT)
+        assert told == ["static cache, compilation off"]
+        qtbot.waitUntil(lambda: window.decoding == "static cache, compilation off", timeout=WAIT)
     finally:
         app.shutdown()
