@@ -122,7 +122,7 @@ class Session:
 
     def prepare_decoding(self) -> bool:
         """Compile the loaded model's decode step for answers of the settings' size, if it uses
-        one (seconds to a minute, once per load: call it off the GUI thread). False when there
+        one (seconds or more, once per load: call it off the GUI thread). False when there
         is nothing to prepare or it failed; `GritModel.decoding` says which, in words."""
         if self.model is None:
             return False

@@ -533,7 +533,7 @@ class MainWindow(QMainWindow):
 
     def on_decoding_preparing(self) -> None:
         self.statusBar().showMessage(
-            "Preparing faster answers: compiling the decode step (once per start, up to a minute)…")
+            "Preparing faster answers: compiling the decode step (once per start; questions wait)…")
 
     def on_decoding_ready(self, decoding: str) -> None:
         """How answers decode, e.g. "static cache, compiled decode step with CUDA graphs"."""

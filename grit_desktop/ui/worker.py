@@ -256,7 +256,7 @@ class EngineWorker(QObject):
             self.session.queue_ingest(())  # finish what an earlier run left half-done
 
     def _prepare_decoding(self) -> None:
-        """Compile the decode step here, on the worker (a minute at most; commands wait)."""
+        """Compile the decode step here, on the worker (seconds or more; commands wait)."""
         model = self.session.model
         assert model is not None
         if model.compiles:

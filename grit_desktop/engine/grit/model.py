@@ -374,8 +374,9 @@ class GritModel:
 
     def prepare_decoding(self, tokens: int) -> bool:
         """Compile the decode step for answers of up to about ``tokens`` (prompt + answer), if
-        answers use it. Takes seconds to a minute; call it off the GUI thread. False when
-        compilation failed (answers then decode without it; one log line said why)."""
+        answers use it. Takes seconds or more (the whole model is traced and compiled): call it
+        off the GUI thread. False when compilation failed (answers then decode without it; one
+        log line said why)."""
         if not self.compiles:
             return False
         with self._lock:
@@ -396,7 +397,7 @@ class GritModel:
             capacity = compiled.capacity(tokens) if compiled.failed is None else None
         elif loop is None and self.compiles and self._compiled is not None:
             # by default only a prepared capacity: compiling in the middle of a question could
-            # take a minute
+            # take long
             compiled = self._compiled
             capacity = compiled.prepared(tokens)
         if capacity is not None and compiled.free(capacity):
