@@ -4,8 +4,8 @@
 prompt once, then one token at a time). Three ways to run those passes, the same arithmetic:
 
 - ``dynamic``: transformers' `DynamicCache`, which grows by concatenation. Every token copies
-  the whole cache of every layer (at 2,000 cached tokens on the CPU that was a fifth of a
-  token's time), and each forward pays transformers' per-call Python work.
+  the whole cache of every layer (its cost grows with the cached length; `grit-desktop bench`
+  shows it beside ``static``), and each forward pays transformers' per-call Python work.
 - ``static``: the states of prompt + answer in buffers allocated once, passages' states copied
   in; each pass writes its new states in place and attends to a view of the filled part. Token
   for token the same as ``dynamic`` (same kernels on the same lengths), without the copies.
