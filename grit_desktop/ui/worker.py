@@ -107,6 +107,9 @@ class EngineWorker(QObject):
         self._commands: queue.Queue[Command] = queue.Queue()
         self._stop_answer = threading.Event()
         self._folders_at = 0.0  # when the watched folders' states were last sent
+        # the decode step is to be compiled: done once the worker is idle (nothing queued, no
+        # ingestion), so that indexing and questions never wait for it at start
+        self._decoding_pending = False
         self._thread = _LoopThread(self._run)
         self._thread.setObjectName("engine-worker")
         self.moveToThread(self._thread)
@@ -150,6 +153,8 @@ class EngineWorker(QObject):
             except queue.Empty:
                 if self.session.ingesting:
                     self._step_ingest()
+                elif self._decoding_pending:
+                    self._guarded(self._prepare_decoding)
                 else:
                     self._guarded(self._look_for_outside_changes)
                 continue
@@ -214,7 +219,7 @@ class EngineWorker(QObject):
                 if model_changed:
                     self._load_model(LoadOptions(s.model, s.device, s.quantization, s.compile_decoding))
                 elif session.model is not None and s.compile_decoding != compile_before:
-                    self._prepare_decoding()  # compilation turned on (or off: said at once)
+                    self._decoding_changed()  # compilation turned on (or off: said at once)
             case Quit():
                 pass  # ends the loop in `_run`
             case _:
@@ -250,18 +255,28 @@ class EngineWorker(QObject):
             self.modelFailed.emit(str(exc))
             return
         self.modelReady.emit(info)
-        self._prepare_decoding()
+        self._decoding_changed()
         self._emit_documents()
         if self.session.needs_ingest():
             self.session.queue_ingest(())  # finish what an earlier run left half-done
 
-    def _prepare_decoding(self) -> None:
-        """Compile the decode step here, on the worker (seconds or more; commands wait)."""
+    def _decoding_changed(self) -> None:
+        """Say how answers decode now; a decode step to compile waits until the worker is idle
+        (answers meanwhile decode without it)."""
         model = self.session.model
         assert model is not None
-        if model.compiles:
-            self.decodingPreparing.emit()
-            self.session.prepare_decoding()  # a failure is logged and said by `decoding`
+        self._decoding_pending = model.compiles
+        self.decodingReady.emit(model.decoding)
+
+    def _prepare_decoding(self) -> None:
+        """Compile the decode step here, on the worker (seconds or more: commands queued
+        meanwhile wait)."""
+        self._decoding_pending = False
+        model = self.session.model
+        if model is None or not model.compiles:
+            return
+        self.decodingPreparing.emit()
+        self.session.prepare_decoding()  # a failure is logged and said by `decoding`
         self.decodingReady.emit(model.decoding)
 
     # library

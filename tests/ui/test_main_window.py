@@ -341,9 +341,10 @@ def test_asking_only_the_selected_documents(qtbot: Any, app: App, tmp_path: Path
     assert {s.title for s in window.chat_view.messages[-1].sources} == {"Beta"}
 
 
-def test_the_status_bar_says_how_answers_decode(qtbot: Any, home: Path) -> None:
+def test_the_status_bar_says_how_answers_decode(qtbot: Any, home: Path, tmp_path: Path) -> None:
     """On the CPU the default decodes with a static cache (compiled decoding is for CUDA); with
-    compilation on, the window says it is preparing it, then that answers use it, and answers."""
+    compilation on, files dropped at start are indexed first (answers meanwhile decode without
+    it), then the window says it is preparing it, then that answers use it, and answers."""
     from grit_desktop.config import load_settings
 
     app = start_app(qtbot, home)
@@ -360,13 +361,22 @@ def test_the_status_bar_says_how_answers_decode(qtbot: Any, home: Path) -> None:
     app = App(qt, home, load_settings(home))
     qtbot.addWidget(app.window)
     said: list[str] = []
-    app.window.statusBar().messageChanged.connect(said.append)
+    indexed_when_compiling: list[set[str]] = []
+
+    def status(message: str) -> None:
+        said.append(message)
+        if message.startswith("Preparing faster answers"):
+            indexed_when_compiling.append(set(ready_rows(window.documents)))
+
+    app.window.statusBar().messageChanged.connect(status)
+    docs = make_docs(tmp_path / "docs")
     try:
-        app.start([])
         window = app.window
-        qtbot.waitUntil(lambda: bool(window.decoding), timeout=WAIT)
+        app.start([str(docs / "manual.pdf")])
+        qtbot.waitUntil(lambda: window.decoding == "static cache, compiled decode step", timeout=WAIT)
+        assert "Model ready. Answers: static cache (compiled decode step not yet prepared)." in said
+        assert indexed_when_compiling == [{"manual.pdf"}]  # the file did not wait for compiling
         assert any(m.startswith("Preparing faster answers: compiling the decode step") for m in said)
-        assert window.decoding == "static cache, compiled decode step"
         assert window.statusBar().currentMessage() == (
             "Model ready. Answers: static cache, compiled decode step.")
         window.ask("What does the warranty cover?")

@@ -14,8 +14,9 @@ prompt once, then one token at a time). Three ways to run those passes, the same
   `torch.compile`; on CUDA as a CUDA graph (``mode="reduce-overhead"``), which removes the
   per-token launch of some thousand kernels. The prompt is read eagerly into the same cache.
 
-Compilation must never make the app worse: it is prepared at model load (`CompiledDecoding.
-warm_up`, on the caller's thread: the worker's, never the GUI's); where it is not available or
+Compilation must never make the app worse: it is prepared ahead of answers (`CompiledDecoding.
+warm_up`, on the caller's thread: the worker's once it is idle after the model loads, never the
+GUI's); until then answers decode with ``static``; where it is not available or
 fails, one log line says so and generation goes on with ``static``. A step that fails later
 hands its cache over to ``static`` and the answer continues.
 """
@@ -39,7 +40,7 @@ LOOPS: tuple[Loop, ...] = ("dynamic", "static", "compiled")
 
 #: The smallest and the largest capacity (prompt + answer tokens) of a compiled cache. Each
 #: capacity is compiled once; on the CPU capacities are powers of two (attending to unused
-#: capacity costs there), on CUDA there is one, the largest (one graph, compiled at load).
+#: capacity costs there), on CUDA there is one, the largest (one graph, compiled ahead of answers).
 MIN_CAPACITY = 512
 MAX_CAPACITY = 8192
 

@@ -369,8 +369,9 @@ class GritModel:
         if not self.compiles:
             return "static cache" + (", compilation off" if self.compile == "off" else "")
         graphs = " with CUDA graphs" if self.device.type == "cuda" else ""
-        ready = compiled is not None and bool(compiled.ready)
-        return f"static cache, compiled decode step{graphs}" + ("" if ready else " (not yet prepared)")
+        if compiled is None or not compiled.ready:
+            return f"static cache (compiled decode step{graphs} not yet prepared)"
+        return f"static cache, compiled decode step{graphs}"
 
     def prepare_decoding(self, tokens: int) -> bool:
         """Compile the decode step for answers of up to about ``tokens`` (prompt + answer), if
