@@ -45,7 +45,7 @@ import torch
 from grit_desktop.config import Quantization, Settings
 from grit_desktop.engine import bench
 from grit_desktop.engine.answering.rag import Answerer
-from grit_desktop.engine.grit.decoding import StaticPasses
+from grit_desktop.engine.grit.decoding import CompiledPasses
 from grit_desktop.engine.grit.model import GritModel, LoadOptions
 from grit_desktop.engine.grit.prompts import CACHE_MODES
 from grit_desktop.engine.grit.synthetic import SHAPES, build_model
@@ -126,7 +126,6 @@ def check(folder: Path, quantization: Quantization, sizes: list[int], args: argp
     return out
 
 
-@torch.inference_mode()
 def compare_logits(model: GritModel, size: int, new_tokens: int) -> dict[str, Any]:
     """The static and the compiled loop fed the same tokens (the static loop's greedy answer):
     their logits' largest difference, the logits' scale, and the steps whose top token differs,
@@ -134,13 +133,9 @@ def compare_logits(model: GritModel, size: int, new_tokens: int) -> dict[str, An
     prompt = Answerer(model, Settings(max_new_tokens=new_tokens)).assemble(
         "none", bench.QUESTION, bench.sources_for(model, size, seed=size), max_new_tokens=new_tokens)
     total = len(prompt.ids) + new_tokens
-    compiled = model._compiler()
-    capacity = compiled.capacity(total)
-    if capacity is None or compiled.failed:
-        return {"compared": False, "why": compiled.failed or f"{total} tokens exceed the capacity"}
-    with model._lock:
-        eager = StaticPasses(model.lm, None, total)
-        fused = compiled.passes(None, capacity)
+    with model.forward_passes("static", total) as eager, model.forward_passes("compiled", total) as fused:
+        if not isinstance(fused, CompiledPasses):
+            return {"compared": False, "why": f"no compiled step for {total} tokens ({model.decoding})"}
         a, b = eager.forward(prompt.ids, 0).float(), fused.forward(prompt.ids, 0).float()
         steps: list[dict[str, float]] = []
         largest = scale = 0.0

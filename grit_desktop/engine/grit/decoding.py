@@ -236,7 +236,8 @@ class CompiledDecoding:
     def step(self, token: int, position: int, cache: Any) -> torch.Tensor:
         if self.cuda:
             torch.compiler.cudagraph_mark_step_begin()  # type: ignore[no-untyped-call] # the last step's outputs may be reused
-        logits = self._step(_ids([token], self.lm.device), _positions(position, 1, self.lm.device), cache)
+        device = self.lm.device
+        logits = self._step(ids_tensor([token], device), positions_tensor(position, 1, device), cache)
         return logits[0, -1].clone()
 
 
@@ -307,13 +308,16 @@ def _last_logits(out: Any) -> torch.Tensor:
 
 def _forward(lm: Any, ids: list[int], position: int, cache: Any) -> Any:
     """One eager forward of ``ids`` at ``position..`` over ``cache``; logits of the last only."""
-    return lm(input_ids=_ids(ids, lm.device), position_ids=_positions(position, len(ids), lm.device),
+    device = lm.device
+    return lm(input_ids=ids_tensor(ids, device), position_ids=positions_tensor(position, len(ids), device),
               cache=cache, use_cache=True, logits_to_keep=1)
 
 
-def _ids(ids: list[int], device: torch.device) -> torch.Tensor:
+def ids_tensor(ids: list[int], device: torch.device) -> torch.Tensor:
+    """``[1, len(ids)]`` token ids, as the model takes them."""
     return torch.tensor([ids], device=device)
 
 
-def _positions(start: int, n: int, device: torch.device) -> torch.Tensor:
+def positions_tensor(start: int, n: int, device: torch.device) -> torch.Tensor:
+    """``[1, n]`` positions ``start..start+n-1``."""
     return torch.arange(start, start + n, device=device)[None]

@@ -34,6 +34,8 @@ from grit_desktop.engine.grit.decoding import (
     Loop,
     Passes,
     StaticPasses,
+    ids_tensor,
+    positions_tensor,
     to_dynamic_cache,
 )
 from grit_desktop.engine.grit.generation import (
@@ -309,8 +311,8 @@ class GritModel:
         cache = to_dynamic_cache(past, self.lm.config) if past is not None else None
         with self._lock:
             out = self.base(
-                input_ids=torch.tensor([list(ids)], device=self.device),
-                position_ids=torch.arange(start, start + len(ids), device=self.device)[None],
+                input_ids=ids_tensor(list(ids), self.device),
+                position_ids=positions_tensor(start, len(ids), self.device),
                 cache=cache,
                 use_cache=True,
                 is_causal=not bidirectional,
@@ -387,6 +389,19 @@ class GritModel:
         if self._compiled is None:
             self._compiled = CompiledDecoding(self.lm, self.info.context_length)
         return self._compiled
+
+    @contextmanager
+    def forward_passes(self, loop: Loop, tokens: int, state: KVState | None = None) -> Iterator[Passes]:
+        """The forward passes of one generation of at most ``tokens``, driven by the caller
+        (checks that feed two loops the same tokens); the model is held meanwhile. ``compiled``
+        gives `CompiledPasses` only where compilation works (compiling on first use); otherwise
+        `StaticPasses`."""
+        with self._lock, torch.inference_mode():
+            passes = self._passes(state, tokens, loop)
+            try:
+                yield passes
+            finally:
+                passes.close()
 
     def _passes(self, state: KVState | None, tokens: int, loop: Loop | None) -> Passes:
         """The forward passes of one generation of at most ``tokens`` (prompt + answer)."""
