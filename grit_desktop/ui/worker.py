@@ -108,7 +108,7 @@ class EngineWorker(QObject):
         self._stop_answer = threading.Event()
         self._folders_at = 0.0  # when the watched folders' states were last sent
         # the decode step is to be compiled: done once the worker is idle (nothing queued, no
-        # ingestion), so that indexing and questions never wait for it at start
+        # ingestion), so that what is queued at start (files, questions) never waits for it
         self._decoding_pending = False
         self._thread = _LoopThread(self._run)
         self._thread.setObjectName("engine-worker")

@@ -14,11 +14,11 @@ prompt once, then one token at a time). Three ways to run those passes, the same
   `torch.compile`; on CUDA as a CUDA graph (``mode="reduce-overhead"``), which removes the
   per-token launch of some thousand kernels. The prompt is read eagerly into the same cache.
 
-Compilation must never make the app worse: it is prepared ahead of answers (`CompiledDecoding.
-warm_up`, on the caller's thread: the worker's once it is idle after the model loads, never the
-GUI's); until then answers decode with ``static``; where it is not available or
-fails, one log line says so and generation goes on with ``static``. A step that fails later
-hands its cache over to ``static`` and the answer continues.
+Compilation must never make the app worse. It is prepared ahead of answers
+(`CompiledDecoding.warm_up`, on the caller's thread: the worker's, once it is idle after the
+model loads; never the GUI's), and until then answers decode with ``static``. Where it is not
+available or fails, one log line says so and generation goes on with ``static``. A step that
+fails later hands its cache over to ``static`` and the answer continues.
 """
 
 from __future__ import annotations
