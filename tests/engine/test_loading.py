@@ -175,6 +175,51 @@ def test_4bit_runs_on_the_cpu(tiny_model_dir: Path, tiny_model: GritModel) -> No
     assert isinstance(out, str)
 
 
+def column_major(weight: torch.Tensor) -> bool:
+    return weight.stride() == (1, weight.shape[0])
+
+
+def test_a_float32_head_on_the_cpu_is_laid_out_for_one_row_products(tiny_model: GritModel) -> None:
+    """Decoding multiplies one hidden state by the head: MKL does that faster from a
+    column-major float32 weight (``benchmarks/head_layout.py``). Same values, so every loop
+    decodes alike; the other weights keep the layout they were loaded in."""
+    head = tiny_model.lm.get_output_embeddings().weight
+    assert head.dtype == torch.float32 and column_major(head)
+    assert head.is_contiguous() is False and head.t().is_contiguous()
+    assert tiny_model.base.layers[0].mlp.up_proj.weight.is_contiguous()
+    assert tiny_model.lm.get_input_embeddings().weight.is_contiguous()  # not tied here
+
+
+def test_a_bfloat16_head_keeps_its_layout(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from grit_desktop.engine.grit.model import lay_out_head_for_decoding
+
+    lm = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.bfloat16)
+    lay_out_head_for_decoding(lm)
+    assert lm.get_output_embeddings().weight.is_contiguous()  # row-major is faster in bfloat16
+
+
+def test_a_head_tied_to_the_embeddings_is_laid_out_once_and_embeds_the_same(model_copy: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    config = json.loads((model_copy / "config.json").read_text())
+    (model_copy / "config.json").write_text(json.dumps({**config, "tie_word_embeddings": True}))
+    weights = model_copy / "model.safetensors"  # as tied models are saved: without the head
+    save_file({k: v for k, v in load_file(weights).items() if k != "lm_head.weight"}, weights,
+              metadata={"format": "pt"})
+    model = load(model_copy, device="cpu", quantization="none")
+    head = model.lm.get_output_embeddings().weight
+    assert head is model.lm.get_input_embeddings().weight and column_major(head)
+    texts = ["warranty page", "the quick brown fox jumps over the lazy dog"]
+    laid_out = model.embed(texts).vectors
+    head.data = head.data.contiguous()  # as loaded: row-major
+    assert np.array_equal(laid_out, model.embed(texts).vectors)  # lookups read the same values
+    out = "".join(model.generate(model.tokenize(chat("hi"), bos=True),
+                                 params=GenerationParams(max_new_tokens=5)))
+    assert isinstance(out, str)
+
+
 def test_every_failure_is_a_grit_error(tmp_path: Path) -> None:
     """The CLI and GUI show GritError messages as they are: nothing here leaks another type."""
     for bad in (tmp_path / "nope", tmp_path):

@@ -521,6 +521,8 @@ def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
             lm = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
             if plan.quantization != "nf4":
                 lm = lm.to(plan.device)
+            if plan.device == "cpu" and plan.dtype == torch.float32:
+                lay_out_head_for_decoding(lm)
     except torch.OutOfMemoryError as exc:
         raise ModelLoadError(
             f"not enough GPU memory to load the model in {path} "
@@ -530,6 +532,24 @@ def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
         log.debug("loading %s failed", path, exc_info=True)
         raise ModelLoadError(f"cannot load the model in {path}: {first_line(exc)}") from exc
     return lm
+
+
+def lay_out_head_for_decoding(lm: Any) -> None:
+    """Store the output head's float32 weight column-major (its transpose contiguous), in place.
+
+    Every answer token multiplies one hidden state by the head's ``[vocab, hidden]`` weight,
+    the largest matrix of a small model (half the weights of the ``mid`` shape). On the CPU,
+    MKL computes that one-row product in float32 faster from a column-major weight; in bfloat16
+    it is the other way round, and a row-major weight is kept (``python -m
+    benchmarks.head_layout`` measures both). The values are the same, so every decoding loop and
+    `generate` compute alike; where the head is tied to the input embeddings, their lookups read
+    the same values with a longer stride.
+    """
+    head = lm.get_output_embeddings()
+    weight = getattr(head, "weight", None)
+    if weight is None or weight.dtype != torch.float32 or weight.dim() != 2:
+        return
+    weight.data = weight.data.t().contiguous().t()
 
 
 def _load_tokenizer(path: Path) -> Any:
