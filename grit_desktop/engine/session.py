@@ -126,8 +126,17 @@ class Session:
         is nothing to prepare or it failed; `GritModel.decoding` says which, in words."""
         if self.model is None:
             return False
+        return self.model.prepare_decoding(self._answer_tokens())
+
+    def decoding_owed(self) -> bool:
+        """Whether `prepare_decoding` has compiling to do (false once done, or where answers
+        decode without a compiled step)."""
+        return self.model is not None and self.model.decoding_owed(self._answer_tokens())
+
+    def _answer_tokens(self) -> int:
+        """The most tokens an answer holds under the settings: passages, answer and the rest."""
         s = self.settings
-        return self.model.prepare_decoding(s.top_k * s.chunk_tokens + s.max_new_tokens + 256)
+        return s.top_k * s.chunk_tokens + s.max_new_tokens + 256
 
     # -- documents ------------------------------------------------------------------------------
 

@@ -220,6 +220,8 @@ class EngineWorker(QObject):
                     self._load_model(LoadOptions(s.model, s.device, s.quantization, s.compile_decoding))
                 elif session.model is not None and s.compile_decoding != compile_before:
                     self._decoding_changed()  # compilation turned on (or off: said at once)
+                elif session.model is not None:  # longer answers may need another capacity
+                    self._decoding_pending = session.decoding_owed()
             case Quit():
                 pass  # ends the loop in `_run`
             case _:
@@ -265,7 +267,7 @@ class EngineWorker(QObject):
         (answers meanwhile decode without it)."""
         model = self.session.model
         assert model is not None
-        self._decoding_pending = model.compiles
+        self._decoding_pending = self.session.decoding_owed()  # not when compiled before
         self.decodingReady.emit(model.decoding)
 
     def _prepare_decoding(self) -> None:
@@ -273,7 +275,7 @@ class EngineWorker(QObject):
         meanwhile wait)."""
         self._decoding_pending = False
         model = self.session.model
-        if model is None or not model.compiles:
+        if model is None or not self.session.decoding_owed():
             return
         self.decodingPreparing.emit()
         self.session.prepare_decoding()  # a failure is logged and said by `decoding`

@@ -154,7 +154,10 @@ def test_answers_use_the_compiled_step_only_once_it_is_prepared(tiny_model_dir: 
     model = _load(tiny_model_dir, "on")
     assert model.compiles and "not yet prepared" in model.decoding
     assert isinstance(model._passes(None, 300, None), StaticPasses)  # no compiling mid-question
+    assert model.decoding_owed(300) and model.decoding_owed(2000)
     assert model.prepare_decoding(300)
+    assert not model.decoding_owed(300) and not model.decoding_owed(100)  # both fit in 512
+    assert model.decoding_owed(2000)  # another capacity
     assert model.decoding == "static cache, compiled decode step"
     first = model._passes(None, 300, None)
     assert isinstance(first, CompiledPasses)
@@ -169,7 +172,7 @@ def test_answers_use_the_compiled_step_only_once_it_is_prepared(tiny_model_dir: 
 
 def test_compilation_off_or_on_the_cpu_by_default_compiles_nothing(tiny_model_dir: Path) -> None:
     off = _load(tiny_model_dir, "off")
-    assert not off.compiles and not off.prepare_decoding(300)
+    assert not off.compiles and not off.prepare_decoding(300) and not off.decoding_owed(300)
     assert off.decoding == "static cache, compilation off" and off._compiled is None
     auto = _load(tiny_model_dir, "auto")  # auto compiles on CUDA only
     assert not auto.compiles and not auto.prepare_decoding(300) and auto._compiled is None
@@ -204,7 +207,7 @@ def test_a_compiler_that_fails_leaves_one_log_line_and_answers_as_before(
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
     assert "compiled decoding is not available (RuntimeError: no C++ compiler found)" in warnings[0].message
-    assert not model.compiles
+    assert not model.compiles and not model.decoding_owed(300)  # nothing left to try
     assert model.decoding == "static cache, not compiled (RuntimeError: no C++ compiler found)"
 
 

@@ -17,6 +17,7 @@ from grit_desktop.ui.app import App
 from grit_desktop.ui.chat_view import MessageWidget
 from grit_desktop.ui.commands import ApplySettings
 from grit_desktop.ui.models import DocumentsModel, Role
+from grit_desktop.ui.worker import POLL_S
 from tests import pdfs
 
 WAIT = 90_000  # ms: generous, the machine may be busy
@@ -394,5 +395,16 @@ def test_the_status_bar_says_how_answers_decode(qtbot: Any, home: Path, tmp_path
         qtbot.waitUntil(lambda: len(told) == 1, timeout=WAIT)
         assert told == ["static cache, compilation off"]
         qtbot.waitUntil(lambda: window.decoding == "static cache, compilation off", timeout=WAIT)
+        # on again: the step compiled before serves at once, with nothing to prepare (no
+        # "Preparing faster answers" flashing by once the worker is idle)
+        preparing: list[bool] = []
+        app.worker.decodingPreparing.connect(lambda: preparing.append(True))
+        app.worker.submit(ApplySettings(app.settings.replace(top_k=3, compile_decoding="on")))
+        qtbot.waitUntil(lambda: len(told) == 2, timeout=WAIT)
+        assert told[1] == "static cache, compiled decode step"
+        qtbot.wait(int((POLL_S + 1.5) * 1000))  # the worker has been idle long enough to prepare
+        assert preparing == [] and len(told) == 2
+        assert window.statusBar().currentMessage() == (
+            "Model ready. Answers: static cache, compiled decode step.")
     finally:
         app.shutdown()

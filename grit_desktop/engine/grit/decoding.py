@@ -187,11 +187,17 @@ class CompiledDecoding:
         if self.failed:  # nothing will use it again
             self._caches.pop(capacity, None)
 
+    def owes(self, tokens: int) -> bool:
+        """Whether `warm_up` of ``tokens`` has compiling to do (a capacity not yet compiled)."""
+        capacity = self.capacity(tokens)
+        return self.failed is None and capacity is not None and capacity not in self.ready
+
     def warm_up(self, tokens: int) -> bool:
         """Compile the step for the capacity of ``tokens``; False (and one log line) on failure."""
-        capacity = self.capacity(tokens)
-        if capacity is None or self.failed or capacity in self.ready:
+        if not self.owes(tokens):
             return not self.failed
+        capacity = self.capacity(tokens)
+        assert capacity is not None
         t0 = time.perf_counter()
         if not self.free(capacity):
             return False

@@ -385,6 +385,14 @@ class GritModel:
         with self._lock:
             return self._compiler().warm_up(min(tokens, self.info.context_length))
 
+    def decoding_owed(self, tokens: int) -> bool:
+        """Whether `prepare_decoding` of ``tokens`` has compiling to do: answers use a compiled
+        decode step, not yet compiled for answers of that size (nor failed)."""
+        if not self.compiles:
+            return False
+        with self._lock:
+            return self._compiler().owes(min(tokens, self.info.context_length))
+
     def _compiler(self) -> CompiledDecoding:
         if self._compiled is None:
             self._compiled = CompiledDecoding(self.lm, self.info.context_length)
