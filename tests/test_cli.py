@@ -95,6 +95,31 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         assert command in out
 
 
+def test_commands_without_the_model_start_without_torch(home: Path) -> None:
+    """torch takes over a second to import: listing, removing, exporting and help do without it
+    (only the commands that load the model import it). A real child process: this one has
+    imported torch long ago."""
+    script = "\n".join((
+        "import sys",
+        "from grit_desktop.cli import main",
+        "for argv in (['docs'], ['chats'], ['export', '1'], ['remove', 'nothing'], ['watch', 'list'],",
+        "             ['--help'], ['ask', '--help'], ['search', '--help']):",
+        "    try:",
+        "        print('@', *argv, main(argv))",
+        "    except SystemExit as exc:",
+        "        print('@', *argv, exc.code)",
+        "print('@', sorted(m for m in ('torch', 'transformers') if m in sys.modules))",
+    ))
+    env = {**os.environ, "GRIT_DESKTOP_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=120)
+    said = [line.removeprefix("@ ") for line in done.stdout.splitlines() if line.startswith("@ ")]
+    assert said[:-1] == ["docs 0", "chats 0", "export 1 1", "remove nothing 1", "watch list 0",
+                         "--help 0", "ask --help 0", "search --help 0"], done.stderr
+    assert "there is no chat 1" in done.stderr and "no document 'nothing'" in done.stderr
+    assert said[-1] == "[]"  # neither was imported
+
+
 def test_bad_option_value_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["embed", "--device", "tpu", "x"])

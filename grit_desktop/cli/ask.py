@@ -28,9 +28,6 @@ from grit_desktop.engine.answering.events import (
 )
 from grit_desktop.engine.answering.retrieval import check_k, check_question
 
-NAME = "ask"
-HELP = "answer a question from your documents (streams the answer, then its sources)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("question")

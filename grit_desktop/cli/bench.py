@@ -19,9 +19,6 @@ from grit_desktop.engine.grit.model import GritModel, LoadOptions
 from grit_desktop.engine.grit.prompts import CACHE_MODES
 from grit_desktop.engine.grit.synthetic import SHAPES, build_model
 
-NAME = "bench"
-HELP = "measure embedding, search and answering speed (every cache mode) on this machine"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synthetic", choices=tuple(SHAPES), metavar="SHAPE",

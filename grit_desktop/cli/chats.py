@@ -11,9 +11,6 @@ from grit_desktop.cli.common import plural, printable
 from grit_desktop.config import data_dir
 from grit_desktop.engine.chats import Chats
 
-NAME = "chats"
-HELP = "list saved chats (id, title, messages, last activity)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list")

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from rich.console import Console
 from rich.status import Status
 
 from grit_desktop.config import CompileChoice, Device, Quantization, Settings, data_dir, load_settings
-from grit_desktop.engine.grit.model import GritModel, LoadOptions
 from grit_desktop.engine.index.records import Scope
 from grit_desktop.engine.session import Session
+
+if TYPE_CHECKING:  # torch loads with the model: commands without one start sooner
+    from grit_desktop.engine.grit.model import GritModel
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def load_model(settings: Settings) -> GritModel:
     """Load the model; a terminal sees a spinner meanwhile (seconds for GritLM-7B)."""
+    from grit_desktop.engine.grit.model import GritModel, LoadOptions
+
     options = LoadOptions(settings.model, settings.device, settings.quantization,
                           settings.compile_decoding)
     with _loading(settings.model):

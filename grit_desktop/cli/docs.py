@@ -13,9 +13,6 @@ from rich.text import Text
 from grit_desktop.cli.common import open_session, printable, short_id
 from grit_desktop.engine.index.records import DocumentRecord
 
-NAME = "docs"
-HELP = "list the documents in the library (id, title, pages, chunks, status)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON list of documents")

@@ -7,9 +7,6 @@ import argparse
 from grit_desktop.config import DEFAULT_MODEL
 from grit_desktop.engine.grit.download import download
 
-NAME = "download"
-HELP = "download a model (default GritLM/GritLM-7B, ~14 GB) into the local Hugging Face cache"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("repo", nargs="?", default=DEFAULT_MODEL, help="Hub id (default %(default)s)")

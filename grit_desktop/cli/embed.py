@@ -11,9 +11,6 @@ import numpy as np
 from grit_desktop.cli.common import load_model, settings_from
 from grit_desktop.engine.grit.prompts import QUERY_TASK
 
-NAME = "embed"
-HELP = "print one embedding vector per text (documents by default, --query for questions)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("texts", nargs="+", metavar="TEXT", help="text to embed ('-' reads stdin)")

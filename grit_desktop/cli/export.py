@@ -6,9 +6,6 @@ import argparse
 
 from grit_desktop.cli.common import open_session
 
-NAME = "export"
-HELP = "print a chat as Markdown with its sources (or write it with -o FILE)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("chat", type=int, metavar="CHAT_ID")

@@ -10,9 +10,6 @@ from pathlib import Path
 
 from grit_desktop.errors import GritError
 
-NAME = "gui"
-HELP = "open the window (the default without a command); documents or folders given are added"
-
 # Qt platforms that need no display server.
 _HEADLESS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb")
 

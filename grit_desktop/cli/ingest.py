@@ -25,9 +25,6 @@ from grit_desktop.engine.index.events import (
     describe_progress,
 )
 
-NAME = "ingest"
-HELP = "add documents (PDF, EPUB, DOCX, Markdown, ...) and folders (searched recursively) to the library"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="document or folder")

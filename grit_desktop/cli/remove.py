@@ -6,9 +6,6 @@ import argparse
 
 from grit_desktop.cli.common import open_session, short_id
 
-NAME = "remove"
-HELP = "remove a document from the library by id (or unique id prefix) or path"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("document", metavar="DOC_ID_OR_PATH")

@@ -19,9 +19,6 @@ from grit_desktop.cli.common import (
 )
 from grit_desktop.engine.index.library import Library
 
-NAME = "search"
-HELP = "find the passages that best match a query (hybrid: meaning + exact words)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("query")

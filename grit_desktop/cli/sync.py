@@ -9,10 +9,6 @@ from rich.console import Console
 from grit_desktop.cli.common import load_session_model, open_session
 from grit_desktop.cli.ingest import finish
 
-NAME = "sync"
-HELP = ("pass over every watched folder once: index new and changed files, follow moved ones, "
-        "remove the documents of deleted ones")
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",

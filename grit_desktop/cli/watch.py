@@ -17,9 +17,6 @@ from rich.console import Console
 from grit_desktop.cli.common import load_session_model, open_session, printable
 from grit_desktop.cli.ingest import finish
 
-NAME = "watch"
-HELP = "watch folders: their new, changed, moved and deleted files follow in the library"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)

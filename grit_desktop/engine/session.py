@@ -22,13 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grit_desktop.config import CacheMode, Settings, save_settings
-from grit_desktop.engine.answering.conversation import ask
 from grit_desktop.engine.answering.events import ChatEvent
-from grit_desktop.engine.answering.rag import Answerer
 from grit_desktop.engine.chats import ChatInfo, Chats, Message
-from grit_desktop.engine.grit.generation import GenerationParams
-from grit_desktop.engine.grit.kvcache import KVCache
-from grit_desktop.engine.grit.model import GritModel, LoadOptions, ModelInfo
 from grit_desktop.engine.index.events import FileStarted, IngestEvent, IngestFinished
 from grit_desktop.engine.index.files import find_documents
 from grit_desktop.engine.index.library import Library
@@ -44,7 +39,9 @@ from grit_desktop.engine.index.watched import (
 )
 from grit_desktop.errors import GritError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch and the model's code load with the model: commands without one start sooner
+    from grit_desktop.engine.answering.rag import Answerer
+    from grit_desktop.engine.grit.model import GritModel, LoadOptions, ModelInfo
     from grit_desktop.engine.index.watcher import FolderWatcher
 
 CHATS_FILE = "chats.sqlite"
@@ -57,7 +54,6 @@ class Session:
         self.home = home
         self.settings = settings
         self.model: GritModel | None = None
-        self.kv_cache = KVCache(settings.kv_cache_mb * 2**20)
         self._library: Library | None = None
         self._chats: Chats | None = None
         self._answerer: Answerer | None = None
@@ -109,6 +105,10 @@ class Session:
     def load_model(self, options: LoadOptions | None = None) -> ModelInfo:
         """Load the model (``options`` None: the settings'). Until it succeeds the session keeps
         what it had. ModelNotFoundError when it is not on this machine, GritError otherwise."""
+        from grit_desktop.engine.answering.rag import Answerer
+        from grit_desktop.engine.grit.kvcache import KVCache
+        from grit_desktop.engine.grit.model import GritModel, LoadOptions
+
         s = self.settings
         options = options or LoadOptions(s.model, s.device, s.quantization, s.compile_decoding)
         model = GritModel.load(options, batch_tokens=s.embed_batch_tokens)
@@ -116,8 +116,7 @@ class Session:
             self._library.close()
             self._library = None
         self.model = model
-        self.kv_cache.clear()
-        self._answerer = Answerer(model, s, self.kv_cache)
+        self._answerer = Answerer(model, s, KVCache(s.kv_cache_mb * 2**20))  # the passages' states
         return model.info
 
     def prepare_decoding(self) -> bool:
@@ -310,6 +309,9 @@ class Session:
         own; see `scope_of`): see `conversation.ask` for the events."""
         if self._answerer is None:
             raise GritError("The model is not loaded yet. Pick or download it first (Settings).")
+        from grit_desktop.engine.answering.conversation import ask
+        from grit_desktop.engine.grit.generation import GenerationParams
+
         s = self.settings
         params = GenerationParams(s.max_new_tokens, s.temperature, s.top_p)
         return ask(self.library, self._answerer, self.chats, question, chat_id, scope=scope,
@@ -361,11 +363,11 @@ class Session:
         old = self.settings
         save_settings(self.home, new)
         self.settings = new
-        self.kv_cache.resize(new.kv_cache_mb * 2**20)
         if self._library is not None:
             self._library.settings = new
         if self._answerer is not None:
             self._answerer.settings = new
+            self._answerer.cache.resize(new.kv_cache_mb * 2**20)
         if self.model is not None:
             self.model.compile = new.compile_decoding  # off at once; on from the next load
         return (old.model, old.device, old.quantization) != (new.model, new.device, new.quantization)

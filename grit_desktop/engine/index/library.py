@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 
@@ -43,7 +43,6 @@ from grit_desktop.config import Settings
 from grit_desktop.engine.documents.chunking import Chunk
 from grit_desktop.engine.documents.parsing import ChunkOptions, Parsed, ParseFailure, Parser, Ticket
 from grit_desktop.engine.documents.pdf import ParsedPdf, file_sha256
-from grit_desktop.engine.grit.model import GritModel
 from grit_desktop.engine.grit.prompts import QUERY_TASK
 from grit_desktop.engine.index.events import (
     ChunksEmbedded,
@@ -63,6 +62,9 @@ from grit_desktop.engine.index.records import ChunkRecord, DocumentRecord, Scope
 from grit_desktop.engine.index.store import DocumentGone, Store, StoreError
 from grit_desktop.engine.index.watched import Copies, FolderPlan, plan_folder
 from grit_desktop.errors import GritError
+
+if TYPE_CHECKING:  # loaded with the model: listing documents needs no torch
+    from grit_desktop.engine.grit.model import GritModel
 
 log = logging.getLogger(__name__)
 
