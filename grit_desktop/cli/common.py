@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.status import Status
 
 from grit_desktop.config import CompileChoice, Device, Quantization, Settings, data_dir, load_settings
-from grit_desktop.engine.index.records import Scope
-from grit_desktop.engine.session import Session
 
-if TYPE_CHECKING:  # torch loads with the model: commands without one start sooner
+if TYPE_CHECKING:  # the engine loads with the command that uses it: --help needs none of it
     from grit_desktop.engine.grit.model import GritModel
+    from grit_desktop.engine.index.records import Scope
+    from grit_desktop.engine.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ def _loading(model: str) -> Status:
 def open_session(args: argparse.Namespace, with_model: bool) -> Session:
     """The session over the data folder, with the model loaded when the command needs it (a
     terminal sees a spinner meanwhile: seconds for GritLM-7B)."""
+    from grit_desktop.engine.session import Session
+
     session = Session(data_dir(args.data_dir), settings_from(args))
     if with_model:
         load_session_model(session)
