@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QCheckBox,
@@ -25,11 +26,13 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -145,16 +148,41 @@ class SettingsDialog(QDialog):
     # -- building ----------------------------------------------------------------------------
 
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        """The groups of fields in a scroll area (a laptop's screen is shorter than all of them
+        with their help), the error and the buttons below it, always in view."""
+        fields = QWidget()
+        column = QVBoxLayout(fields)
+        column.setContentsMargins(0, 0, 0, 0)
         help_texts = Settings.describe()
         grouped = {name for names in GROUPS.values() for name in names}
         others = tuple(name for name in help_texts if name not in grouped)
         for title, names in [*GROUPS.items(), ("Other", others)]:
             present = [n for n in names if n in help_texts]
             if present:
-                layout.addWidget(self._group(title, present, help_texts))
+                column.addWidget(self._group(title, present, help_texts))
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setObjectName("fields")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(fields)
+        # as wide as the fields want (no sideways scrolling), plus room for the scroll bar
+        scroll.setMinimumWidth(fields.sizeHint().width()
+                               + scroll.verticalScrollBar().sizeHint().width())
+        layout = QVBoxLayout(self)
+        layout.addWidget(scroll, 1)
         layout.addWidget(self._error)
         layout.addWidget(self._buttons)
+        self._fit_to_screen(fields)
+
+    def _fit_to_screen(self, fields: QWidget) -> None:
+        """Tall enough for every field where the screen allows, at most 90% of its height."""
+        parent = self.parentWidget()
+        screen = parent.screen() if parent is not None else self.screen()
+        room = screen.availableGeometry().height() * 9 // 10 if screen is not None else 800
+        wanted = fields.sizeHint().height() + self._buttons.sizeHint().height() + 48
+        self.resize(self.sizeHint().width(), min(wanted, room))
 
     def _group(self, title: str, names: list[str], help_texts: dict[str, str]) -> QGroupBox:
         box = QGroupBox(title)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import pytest
+from PySide6.QtCore import QPoint, QRect, QRegularExpression
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -93,6 +94,24 @@ def edit(dialog: SettingsDialog, **values: Any) -> None:
         else:
             assert isinstance(editor, QSpinBox | QDoubleSpinBox)
             editor.setValue(value)
+
+
+def test_on_a_short_screen_the_fields_scroll_and_no_help_text_is_cut(qtbot: Any) -> None:
+    """A laptop's screen is shorter than every field with its help: the fields scroll, each
+    help text keeps the height it needs, and OK and Cancel stay in view."""
+    dialog = SettingsDialog(Settings())
+    qtbot.addWidget(dialog)
+    dialog.resize(760, 480)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    helps = dialog.findChildren(QLabel, QRegularExpression("^help_"))
+    assert len(helps) == len(Settings.describe())
+    cut = [label.objectName() for label in helps
+           if label.height() < label.heightForWidth(label.width())]
+    assert cut == []
+    ok = dialog.button(QDialogButtonBox.StandardButton.Ok)
+    assert ok.isVisible() and dialog.rect().contains(QRect(ok.mapTo(dialog, QPoint(0, 0)), ok.size()))
+    assert dialog.height() <= 480
 
 
 def test_edited_values_are_returned_on_ok(settings_dialog: SettingsDialog, qtbot: Any) -> None:
