@@ -406,5 +406,13 @@ def test_the_status_bar_says_how_answers_decode(qtbot: Any, home: Path, tmp_path
         assert preparing == [] and len(told) == 2
         assert window.statusBar().currentMessage() == (
             "Model ready. Answers: static cache, compiled decode step.")
+        # longer answers than the compiled capacity holds: prepared again once the worker is idle
+        longer = app.settings.replace(top_k=3, compile_decoding="on", max_new_tokens=3000)
+        app.worker.submit(ApplySettings(longer))
+        qtbot.waitUntil(lambda: len(told) == 3, timeout=WAIT)
+        assert preparing == [True] and told[2] == "static cache, compiled decode step"
+        assert any(m.startswith("Preparing faster answers") for m in said[-3:])
+        assert window.statusBar().currentMessage() == (
+            "Model ready. Answers: static cache, compiled decode step.")
     finally:
         app.shutdown()
