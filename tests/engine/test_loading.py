@@ -179,25 +179,28 @@ def column_major(weight: torch.Tensor) -> bool:
     return weight.stride() == (1, weight.shape[0])
 
 
-def test_a_float32_head_on_the_cpu_is_laid_out_for_one_row_products(tiny_model: GritModel) -> None:
-    """Decoding multiplies one hidden state by the head: MKL does that faster from a
-    column-major float32 weight (``benchmarks/head_layout.py``). Same values, so every loop
-    decodes alike; the other weights keep the layout they were loaded in."""
+def test_float32_weights_on_the_cpu_are_laid_out_for_one_row_products(tiny_model: GritModel) -> None:
+    """Decoding multiplies one hidden state by every layer's weights and the head: MKL does that
+    faster from column-major float32 weights (``benchmarks/weight_layout.py``). Same values, so
+    every loop decodes alike; the input embeddings, looked up by row, keep their layout."""
     head = tiny_model.lm.get_output_embeddings().weight
     assert head.dtype == torch.float32 and column_major(head)
     assert head.is_contiguous() is False and head.t().is_contiguous()
-    assert tiny_model.base.layers[0].mlp.up_proj.weight.is_contiguous()
+    linear = [m for m in tiny_model.lm.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linear) == 7 * tiny_model.lm.config.num_hidden_layers + 1  # q k v o gate up down, head
+    assert all(column_major(m.weight) for m in linear)
     assert tiny_model.lm.get_input_embeddings().weight.is_contiguous()  # not tied here
 
 
-def test_a_bfloat16_head_keeps_its_layout(tiny_model_dir: Path) -> None:
+def test_bfloat16_weights_keep_their_layout(tiny_model_dir: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    from grit_desktop.engine.grit.model import lay_out_head_for_decoding
+    from grit_desktop.engine.grit.model import lay_out_weights_for_decoding
 
     lm = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.bfloat16)
-    lay_out_head_for_decoding(lm)
-    assert lm.get_output_embeddings().weight.is_contiguous()  # row-major is faster in bfloat16
+    lay_out_weights_for_decoding(lm)
+    # row-major is faster in bfloat16
+    assert all(m.weight.is_contiguous() for m in lm.modules() if isinstance(m, torch.nn.Linear))
 
 
 def test_a_head_tied_to_the_embeddings_is_laid_out_once_and_embeds_the_same(model_copy: Path) -> None:

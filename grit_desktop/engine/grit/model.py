@@ -530,7 +530,7 @@ def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
             if plan.quantization != "nf4":
                 lm = lm.to(plan.device)
             if plan.device == "cpu" and plan.dtype == torch.float32:
-                lay_out_head_for_decoding(lm)
+                lay_out_weights_for_decoding(lm)
     except torch.OutOfMemoryError as exc:
         raise ModelLoadError(
             f"not enough GPU memory to load the model in {path} "
@@ -542,22 +542,24 @@ def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
     return lm
 
 
-def lay_out_head_for_decoding(lm: Any) -> None:
-    """Store the output head's float32 weight column-major (its transpose contiguous), in place.
+def lay_out_weights_for_decoding(lm: Any) -> None:
+    """Store every float32 weight of a linear layer column-major (its transpose contiguous), in place.
 
-    Every answer token multiplies one hidden state by the head's ``[vocab, hidden]`` weight,
-    the largest matrix of a small model (in the ``mid`` shape 16.4M of the 34.5M weights each
-    token reads). On the CPU, MKL computes that one-row product in float32 faster from a
-    column-major weight; in bfloat16 it is the other way round, and a row-major weight is kept
-    (``python -m benchmarks.head_layout`` measures both). The values are the same, so every
-    decoding loop and `generate` compute alike; where the head is tied to the input
-    embeddings, their lookups read the same values with a longer stride.
+    Every answer token multiplies one hidden state by each layer's weights and by the head's
+    ``[vocab, hidden]`` weight, the largest matrix of a small model (in the ``mid`` shape 16.4M
+    of the 34.5M weights each token reads). On the CPU, MKL computes these one-row products in
+    float32 faster from column-major weights, for the head alone (``python -m
+    benchmarks.head_layout``) and for a whole decode step (``python -m
+    benchmarks.weight_layout``); products over many rows, as in embedding, take as long. In
+    bfloat16 it is the other way round, and row-major weights are kept. The values are the
+    same, so every decoding loop and `generate` compute alike; where the head is tied to the
+    input embeddings, their lookups read the same values with a longer stride.
     """
-    head = lm.get_output_embeddings()
-    weight = getattr(head, "weight", None)
-    if weight is None or weight.dtype != torch.float32 or weight.dim() != 2:
-        return
-    weight.data = weight.data.t().contiguous().t()
+    for module in lm.modules():
+        weight = module.weight if isinstance(module, torch.nn.Linear) else None
+        if weight is not None and weight.dtype == torch.float32 and weight.dim() == 2:
+            # met twice (a tied weight): already column-major, the transpose is a view, no copy
+            weight.data = weight.data.t().contiguous().t()
 
 
 def _load_tokenizer(path: Path) -> Any:
