@@ -38,7 +38,8 @@ from typing import Any
 
 import torch
 
-from grit_desktop.engine.bench import Spread, rotated
+from benchmarks.figures import cell, spread
+from grit_desktop.engine.bench import rotated
 from grit_desktop.engine.grit.model import GritModel, LoadOptions
 from grit_desktop.engine.grit.synthetic import SHAPES, build_model
 
@@ -65,7 +66,8 @@ def read_rate(flat: torch.Tensor, calls: int = 5) -> float:
     return flat.numel() * flat.element_size() * calls / (time.perf_counter() - t0) / 1e9
 
 
-def profile_round(model: GritModel, loop: str, ids: list[int], steps: int) -> dict[str, float]:
+def profile_round(model: GritModel, loop: str, ids: list[int], steps: int,
+                  weight_bytes: int) -> dict[str, float]:
     """One round of ``steps`` decode steps, timed, then as many profiled: ms per step and per part."""
     cached = len(ids)
     with model.forward_passes(loop, cached + 2 * steps + 4) as passes:  # type: ignore[arg-type]
@@ -88,7 +90,7 @@ def profile_round(model: GritModel, loop: str, ids: list[int], steps: int) -> di
     total = sum(ms.values())
     return {"ms_per_step": wall, **{part: ms[part] / total for part in PARTS},
             "ceiling": wall / (ms["matmul"] + ms["attention"]),
-            "weights_gb_per_s": product_weight_bytes(model) / ms["matmul"] / 1e6}
+            "weights_gb_per_s": weight_bytes / ms["matmul"] / 1e6}
 
 
 @contextlib.contextmanager
@@ -108,24 +110,19 @@ def _no_stderr() -> Iterator[None]:
 def measure(model: GritModel, cached: int, steps: int, rounds: int) -> dict[str, Any]:
     ids = [1 + i % 300 for i in range(cached)]
     rows: dict[str, list[dict[str, float]]] = {loop: [] for loop in LOOPS}
-    flat = torch.ones(product_weight_bytes(model) // 4)  # float32: as many bytes as the weights
+    weight_bytes = product_weight_bytes(model)
+    flat = torch.ones(weight_bytes // 4)  # float32: as many bytes as the weights
     read_rate(flat, 1)
     for loop in LOOPS:  # warm up: first passes pay for allocation and page faults
-        profile_round(model, loop, ids, 2)
+        profile_round(model, loop, ids, 2, weight_bytes)
     reads = []
     for k in range(rounds):
         reads.append(read_rate(flat))
         for loop in rotated(LOOPS, k):
-            rows[loop].append(profile_round(model, loop, ids, steps))
-    figures = {loop: {key: _spread([r[key] for r in rs]) for key in rs[0]} for loop, rs in rows.items()}
-    return {"weights_mb": product_weight_bytes(model) / 1e6, "read_gb_per_s": _spread(reads),
+            rows[loop].append(profile_round(model, loop, ids, steps, weight_bytes))
+    figures = {loop: {key: spread([r[key] for r in rs]) for key in rs[0]} for loop, rs in rows.items()}
+    return {"weights_mb": weight_bytes / 1e6, "read_gb_per_s": spread(reads),
             "loops": figures}
-
-
-def _spread(xs: list[float]) -> dict[str, float]:
-    spread = Spread.of(xs)
-    assert spread is not None  # every round measures every figure
-    return vars(spread)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,15 +151,14 @@ def main(argv: list[str] | None = None) -> None:
         parts = "".join(_cell(figures[part], "{:.0%}") for part in PARTS)
         cells = _cell(figures["ms_per_step"], "{:.2f}") + parts
         print(f"{loop:<9}{cells}{_cell(figures['ceiling'], '{:.2f}x')}")
-    rates = ", ".join(f"{loop} {_cell(f['weights_gb_per_s'], '{:.1f}').strip()}"
+    rates = ", ".join(f"{loop} {cell(f['weights_gb_per_s'], '{:.1f}')}"
                       for loop, f in result["loops"].items())
     print(f"the products read {result['weights_mb']:.0f} MB of weights per step, at GB/s: {rates}; "
-          f"summing as many bytes reads {_cell(result['read_gb_per_s'], '{:.1f}').strip()} GB/s")
+          f"summing as many bytes reads {cell(result['read_gb_per_s'], '{:.1f}')} GB/s")
 
 
-def _cell(spread: dict[str, float], fmt: str) -> str:
-    text = f"{fmt.format(spread['median'])} ({fmt.format(spread['lo'])}-{fmt.format(spread['hi'])})"
-    return f"{text:>20}"
+def _cell(s: dict[str, float], fmt: str) -> str:
+    return f" {cell(s, fmt):>19}"  # a space apart even when wider
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from grit_desktop.engine.bench import Spread, rotated
+from benchmarks.figures import cell, spread
+from grit_desktop.engine.bench import rotated
 
 #: (name, vocabulary, hidden size) of the heads measured.
 HEADS = (("mid", 32000, 512), ("smollm2-135m", 49152, 576), ("gritlm-7b", 32000, 4096))
@@ -55,12 +56,11 @@ def measure(vocab: int, hidden: int, dtype: torch.dtype, rounds: int, calls: int
     for k in range(rounds):
         for name in rotated(LAYOUTS, k):
             ms[name].append(timed(x, w[name], calls))
-    spreads = {name: Spread.of(ms[name]) for name in LAYOUTS}
     ratio = statistics.median(r / c for r, c in zip(ms["row-major"], ms["column-major"], strict=True))
     return {
         "vocab": vocab, "hidden": hidden, "dtype": str(dtype).removeprefix("torch."),
         "rounds": rounds, "calls": calls,
-        "ms": {name: vars(spread) for name, spread in spreads.items() if spread is not None},
+        "ms": {name: spread(ms[name]) for name in LAYOUTS},
         "row_over_column": ratio,
         "max_abs_difference": float((out["row-major"] - out["column-major"]).abs().max()),
     }
@@ -87,12 +87,8 @@ def main(argv: list[str] | None = None) -> None:
           f"weight^T product, median (min-max) of {args.rounds} rounds")
     print(f"{'head':<14}{'dtype':<10}{'row-major':>24}{'column-major':>24}{'row/column':>12}")
     for r in results:
-        cells = "".join(f"{_ms(r['ms'][name]):>24}" for name in LAYOUTS)
+        cells = "".join(f"{cell(r['ms'][name], '{:.2f}'):>24}" for name in LAYOUTS)
         print(f"{r['head']:<14}{r['dtype']:<10}{cells}{r['row_over_column']:>11.2f}x")
-
-
-def _ms(spread: dict[str, float]) -> str:
-    return f"{spread['median']:.2f} ({spread['lo']:.2f}-{spread['hi']:.2f})"
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ from typing import Any
 
 import torch
 
-from grit_desktop.engine.bench import Spread, rotated
+from benchmarks.figures import cell, spread
+from grit_desktop.engine.bench import rotated
 from grit_desktop.engine.grit.model import GritModel, LoadOptions
 from grit_desktop.engine.grit.synthetic import build_model
 
@@ -104,18 +105,12 @@ def measure(models: dict[str, GritModel], cached: int, steps: int, passages: int
             ms[layout].append(decode_ms(models[layout], ids, steps))
             seconds[layout].append(embed_s(models[layout], texts))
     return {
-        "decode_ms_per_step": {layout: _spread(ms[layout]) for layout in LAYOUTS},
-        "embed_s": {layout: _spread(seconds[layout]) for layout in LAYOUTS},
+        "decode_ms_per_step": {layout: spread(ms[layout]) for layout in LAYOUTS},
+        "embed_s": {layout: spread(seconds[layout]) for layout in LAYOUTS},
         "decode_vs_all": {layout: _ratio(ms[layout], ms["all"]) for layout in LAYOUTS},
         "embed_vs_all": {layout: _ratio(seconds[layout], seconds["all"]) for layout in LAYOUTS},
         "max_abs_difference": differences(models, ids, texts),
     }
-
-
-def _spread(xs: list[float]) -> dict[str, float]:
-    spread = Spread.of(xs)
-    assert spread is not None  # every round measures every copy
-    return vars(spread)
 
 
 def _ratio(xs: list[float], ys: list[float]) -> float:
@@ -149,16 +144,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'layout':<11}{f'decode ms/step ({args.cached} cached)':>30}{'vs all':>9}"
           f"{f'embed {args.passages} passages (s)':>30}{'vs all':>9}")
     for layout in LAYOUTS:
-        print(f"{layout:<11}{_cell(result['decode_ms_per_step'][layout], '{:.2f}'):>30}"
+        print(f"{layout:<11}{cell(result['decode_ms_per_step'][layout], '{:.2f}'):>30}"
               f"{result['decode_vs_all'][layout]:>8.2f}x"
-              f"{_cell(result['embed_s'][layout], '{:.2f}'):>30}{result['embed_vs_all'][layout]:>8.2f}x")
+              f"{cell(result['embed_s'][layout], '{:.2f}'):>30}{result['embed_vs_all'][layout]:>8.2f}x")
     for layout, diff in result["max_abs_difference"].items():
         print(f"{layout} against row-major, largest difference: prompt logits {diff['prompt_logits']:.2g}, "
               f"step logits {diff['step_logits']:.2g}, embeddings {diff['embeddings']:.2g}")
-
-
-def _cell(spread: dict[str, float], fmt: str) -> str:
-    return f"{fmt.format(spread['median'])} ({fmt.format(spread['lo'])}-{fmt.format(spread['hi'])})"
 
 
 if __name__ == "__main__":

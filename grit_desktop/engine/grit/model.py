@@ -558,7 +558,6 @@ def lay_out_weights_for_decoding(lm: Any) -> None:
     for module in lm.modules():
         weight = module.weight if isinstance(module, torch.nn.Linear) else None
         if weight is not None and weight.dtype == torch.float32 and weight.dim() == 2:
-            # met twice (a tied weight): already column-major, the transpose is a view, no copy
             weight.data = weight.data.t().contiguous().t()
 
 
