@@ -45,6 +45,8 @@ if TYPE_CHECKING:  # torch and the model's code load with the model: commands wi
     from grit_desktop.engine.index.watcher import FolderWatcher
 
 CHATS_FILE = "chats.sqlite"
+#: Where torch.compile keeps the decode steps it compiled, for the next start (see `prepare_decoding`).
+COMPILED_DIR = Path("cache", "compiled")
 
 
 class Session:
@@ -122,9 +124,15 @@ class Session:
     def prepare_decoding(self) -> bool:
         """Compile the loaded model's decode step for answers of the settings' size, if it uses
         one (seconds or more, once per load: call it off the GUI thread). False when there
-        is nothing to prepare or it failed; `GritModel.decoding` says which, in words."""
+        is nothing to prepare or it failed; `GritModel.decoding` says which, in words.
+
+        What is compiled is kept in the data folder's `COMPILED_DIR`, where the next start finds
+        it (unless the variable TORCHINDUCTOR_CACHE_DIR names another folder)."""
         if self.model is None:
             return False
+        from grit_desktop.engine.grit.decoding import keep_compiled_in
+
+        keep_compiled_in(self.home / COMPILED_DIR)
         return self.model.prepare_decoding(self._answer_tokens())
 
     def decoding_owed(self) -> bool:

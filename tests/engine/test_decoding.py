@@ -12,6 +12,7 @@ scaled up (decisive choices), and the logits themselves are compared under teach
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -249,3 +250,77 @@ def test_two_answers_streaming_at_once_do_not_share_a_compiled_cache(tiny: GritM
     assert not compiled.free(512)
     half.close()  # an answer given up on
     assert compiled.free(512)
+
+
+# A child process that prepares the decode step through the session, as the window's worker and
+# `ask` do, and prints how often Inductor compiled a graph and how often it took one from its cache.
+_PREPARE = """
+import json, sys
+from pathlib import Path
+import torch._dynamo.utils
+from grit_desktop.config import Settings
+from grit_desktop.engine.session import Session
+settings = Settings(model=sys.argv[2], device="cpu", quantization="none", compile_decoding="on",
+                    max_new_tokens=8)
+with Session(Path(sys.argv[1]), settings) as session:
+    session.load_model()
+    ready = session.prepare_decoding()
+counts = torch._dynamo.utils.counters["inductor"]
+print(json.dumps({"ready": ready, "compiled": counts["fxgraph_cache_miss"],
+                  "reused": counts["fxgraph_cache_hit"]}))
+"""
+
+
+def _prepare_in_a_child(home: Path, model_dir: Path, **env: str) -> dict[str, Any]:
+    import json
+    import subprocess
+    import sys
+
+    named = (decoding.COMPILED_CACHE_ENV, "TRITON_CACHE_DIR")
+    environ = {k: v for k, v in os.environ.items() if k not in named}
+    done = subprocess.run([sys.executable, "-c", _PREPARE, str(home), str(model_dir)], env=environ | env,
+                          capture_output=True, text=True, timeout=300, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.slow
+def test_the_next_start_takes_the_compiled_step_from_the_data_folder(tmp_path: Path,
+                                                                   tiny_model_dir: Path) -> None:
+    home = tmp_path / "home"
+    first = _prepare_in_a_child(home, tiny_model_dir)
+    assert first["ready"] and first["compiled"] >= 1 and first["reused"] == 0
+    kept = home / "cache" / "compiled"
+    assert any(kept.rglob("*")), "nothing was kept in the data folder"
+
+    second = _prepare_in_a_child(home, tiny_model_dir)  # a new process: only the folder is shared
+    assert second == {"ready": True, "compiled": 0, "reused": first["compiled"]}
+
+
+def test_a_compiled_cache_folder_the_user_names_wins(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(decoding.COMPILED_CACHE_ENV, str(tmp_path / "theirs"))
+    assert decoding.keep_compiled_in(tmp_path / "ours") == tmp_path / "theirs"
+    assert not (tmp_path / "ours").exists()
+
+
+def test_a_data_folder_that_cannot_hold_the_compiled_cache_leaves_torchs_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv(decoding.COMPILED_CACHE_ENV, raising=False)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with caplog.at_level(logging.INFO, logger=decoding.__name__):
+        assert decoding.keep_compiled_in(blocked / "cache" / "compiled") is None
+    assert decoding.COMPILED_CACHE_ENV not in os.environ
+    assert "not kept for the next start" in caplog.text
+
+
+def test_torchs_own_default_gives_way_to_the_data_folder(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    monkeypatch.delenv(decoding.COMPILED_CACHE_ENV, raising=False)
+    default = cache_dir()  # what torch's compiler writes into the variable when it is imported
+    assert os.environ[decoding.COMPILED_CACHE_ENV] == default
+    assert decoding.keep_compiled_in(tmp_path / "ours") == tmp_path / "ours"
+    assert cache_dir() == str((tmp_path / "ours").resolve())

@@ -19,13 +19,20 @@ Compilation must never make the app worse. It is prepared ahead of answers
 model loads; never the GUI's), and until then answers decode with ``static``. Where it is not
 available or fails, one log line says so and generation goes on with ``static``. A step that
 fails later hands its cache over to ``static`` and the answer continues.
+
+What ``torch.compile`` compiles (Inductor's graphs and kernels, on CUDA Triton's too) is kept in
+a folder of the app's (`keep_compiled_in`), so that the next start, the window's or a CLI
+command's, compiles from it in a fraction of the time. torch's own default is a folder in the
+system's temp folder, which most systems empty at reboot.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -43,6 +50,41 @@ LOOPS: tuple[Loop, ...] = ("dynamic", "static", "compiled")
 #: capacity costs there), on CUDA there is one, the largest (one graph, compiled ahead of answers).
 MIN_CAPACITY = 512
 MAX_CAPACITY = 8192
+
+#: The variable naming the folder where torch.compile keeps what it compiled (torch reads it at
+#: its first compilation; Triton's kernels go into a subfolder unless TRITON_CACHE_DIR says else).
+COMPILED_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def keep_compiled_in(folder: Path) -> Path | None:
+    """Have torch.compile keep what it compiles in ``folder`` from now on, in this process and
+    the child processes it starts; returns the folder it uses, None for torch's default.
+
+    A folder the variable `COMPILED_CACHE_ENV` names wins, unless it is torch's default (torch
+    writes its default into the variable when its compiler is imported, which loading a model
+    does): Inductor reads the variable at each lookup, so a later change holds for the next
+    compilation. A folder that cannot be created (a read-only data folder) leaves torch's
+    default, with one log line: compiling then costs its full time at every start."""
+    named = os.environ.get(COMPILED_CACHE_ENV)
+    if named and named != _torch_default_cache():
+        return Path(named)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.info("compiled decode steps are not kept for the next start: %s (%s)", folder,
+                 first_line(exc))
+        return None
+    os.environ[COMPILED_CACHE_ENV] = str(folder.resolve())
+    return folder
+
+
+def _torch_default_cache() -> str | None:
+    """The folder torch.compile keeps its work in when the variable names none."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # moved in another torch: take the variable as the user's
+        return None
+    return os.path.abspath(default_cache_dir())
 
 
 class Passes:
@@ -218,7 +260,8 @@ class CompiledDecoding:
         finally:
             passes.close()
         self.ready.add(capacity)
-        log.info("compiled the decode step for %d tokens in %.1f s", capacity, time.perf_counter() - t0)
+        log.info("compiled the decode step for %d tokens in %.1f s (kept in %s)", capacity,
+                 time.perf_counter() - t0, os.environ.get(COMPILED_CACHE_ENV, "torch's temp folder"))
         return True
 
     def fail(self, exc: BaseException) -> None:
