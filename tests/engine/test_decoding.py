@@ -252,6 +252,37 @@ def test_two_answers_streaming_at_once_do_not_share_a_compiled_cache(tiny: GritM
     assert compiled.free(512)
 
 
+
+@torch.inference_mode()
+def test_the_compiled_step_reads_the_key_value_heads_as_they_are(tiny_model_dir: Path) -> None:
+    """Under compilation one query token attends on the key/value heads: no tensor of the step
+    holds the cache with each key/value head copied for every query head it serves."""
+    model = _load(tiny_model_dir)
+    config = model.lm.config
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    dim = config.hidden_size // heads
+    assert heads > kv_heads and model.lm.config._attn_implementation == decoding.ATTENTION
+    shapes: list[tuple[int, ...]] = []
+
+    def capture(graph: torch.fx.GraphModule, inputs: Any) -> Callable[..., Any]:
+        for node in graph.graph.nodes:
+            value = node.meta.get("example_value")
+            if isinstance(value, torch.Tensor):
+                shapes.append(tuple(value.shape))
+        return graph.forward  # type: ignore[no-any-return]
+
+    compiled = decoding.CompiledDecoding(model.lm, model.info.context_length)
+    compiled._step = torch.compile(compiled._decode, backend=capture, fullgraph=True, dynamic=False)
+    capacity = decoding.MIN_CAPACITY
+    passes = compiled.passes(None, capacity)
+    passes.forward([1, 2, 3], 0)
+    logits = passes.forward([4], 3)
+    passes.close()
+    assert logits.shape == (config.vocab_size,)
+    assert (1, kv_heads, capacity, dim) in shapes  # the cache, read by the step
+    assert [s for s in shapes if s[-3:] == (heads, capacity, dim)] == []
+
+
 # A child process that prepares the decode step through the session, as the window's worker and
 # `ask` do, and prints how often Inductor compiled a graph and how often it took one from its cache.
 _PREPARE = """

@@ -20,6 +20,11 @@ model loads; never the GUI's), and until then answers decode with ``static``. Wh
 available or fails, one log line says so and generation goes on with ``static``. A step that
 fails later hands its cache over to ``static`` and the answer continues.
 
+Models load with the attention `ATTENTION`: transformers' SDPA attention, except that under
+compilation one query token attends on the key/value heads (`sdpa_on_kv_heads`). transformers
+does this itself in eager passes, but not while compiling, where it copies each key/value head
+to every query head it serves (4x for GritLM-7B) over the whole padded capacity at every token.
+
 What ``torch.compile`` compiles (Inductor's graphs and kernels, on CUDA Triton's too) is kept in
 a folder of the app's (`keep_compiled_in`), so that the next start, the window's or a CLI
 command's, compiles from it in a fraction of the time. torch's own default is a folder in the
@@ -85,6 +90,44 @@ def _torch_default_cache() -> str | None:
     except ImportError:  # moved in another torch: take the variable as the user's
         return None
     return os.path.abspath(default_cache_dir())
+
+
+#: The attention the app's models load with (`use_kv_head_attention` registers it).
+ATTENTION = "grit_sdpa"
+
+
+def use_kv_head_attention() -> str:
+    """Register `ATTENTION` with transformers (once); its name, for ``attn_implementation``.
+
+    Masks are built as for SDPA (its mask function is registered under the same name)."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import sdpa_mask
+
+    AttentionInterface.register(ATTENTION, sdpa_on_kv_heads)
+    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+    return ATTENTION
+
+
+def sdpa_on_kv_heads(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                     attention_mask: torch.Tensor | None, scaling: float | None = None,
+                     **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """transformers' SDPA attention, but one query token under compilation attends on the
+    key/value heads: the query heads that share a key/value head are laid out as that head's
+    queries (``[batch, kv_heads, heads per kv head, dim]``), so the cache is read as it is.
+    Everything else (eager passes, the prompt, embedding) is transformers' own, bit for bit."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.utils.import_utils import is_torchdynamo_compiling
+
+    batch, heads, length, dim = query.shape
+    kv_heads = key.shape[1]
+    shared_mask = attention_mask is None or attention_mask.shape[1] == 1  # one for every head
+    if length != 1 or heads == kv_heads or not shared_mask or not is_torchdynamo_compiling():
+        return sdpa_attention_forward(module, query, key, value, attention_mask,  # type: ignore[no-any-return]
+                                      scaling=scaling, **kwargs)
+    grouped = query.reshape(batch, kv_heads, heads // kv_heads, dim)
+    out = torch.nn.functional.scaled_dot_product_attention(grouped, key, value, attn_mask=attention_mask,
+                                                           scale=scaling)
+    return out.reshape(batch, heads, 1, value.shape[-1]).transpose(1, 2).contiguous(), None
 
 
 class Passes:

@@ -37,6 +37,7 @@ from grit_desktop.engine.grit.decoding import (
     ids_tensor,
     positions_tensor,
     to_dynamic_cache,
+    use_kv_head_attention,
 )
 from grit_desktop.engine.grit.generation import (
     GenerationParams,
@@ -513,7 +514,8 @@ def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    kwargs: dict[str, Any] = {"dtype": plan.dtype, "use_safetensors": True, "trust_remote_code": False}
+    kwargs: dict[str, Any] = {"dtype": plan.dtype, "use_safetensors": True, "trust_remote_code": False,
+                              "attn_implementation": use_kv_head_attention()}
     if plan.quantization == "nf4":
         from transformers import BitsAndBytesConfig
 
