@@ -283,6 +283,25 @@ def test_the_compiled_step_reads_the_key_value_heads_as_they_are(tiny_model_dir:
     assert [s for s in shapes if s[-3:] == (heads, capacity, dim)] == []
 
 
+
+@torch.inference_mode()
+def test_a_process_may_hold_more_compiled_steps_than_dynamos_default_limit(tiny_model_dir: Path) -> None:
+    """Dynamo keeps one entry of the step per model shape and capacity compiled in the process
+    (a setting changed, another model loaded; tests hold several) and, with a whole graph
+    required, fails past its default limit of 8 instead of falling back: here 10 capacities all
+    compile and answer. (Traced without Inductor, which counts alike and takes longer.)"""
+    model = _load(tiny_model_dir)
+    compiled = decoding.CompiledDecoding(model.lm, model.info.context_length)
+    compiled._step = torch.compile(compiled._decode, backend="eager", fullgraph=True, dynamic=False)
+    for capacity in range(40, 40 + 10 * 8, 8):  # capacities no other test compiles
+        passes = compiled.passes(None, capacity)
+        try:
+            passes.forward([1, 2, 3], 0)
+            passes.forward([4], 3)
+        finally:
+            passes.close()
+        assert not passes.fell_back and compiled.failed is None, (capacity, compiled.failed)
+
 # A child process that prepares the decode step through the session, as the window's worker and
 # `ask` do, and prints how often Inductor compiled a graph and how often it took one from its cache.
 _PREPARE = """

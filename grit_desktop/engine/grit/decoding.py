@@ -56,6 +56,11 @@ LOOPS: tuple[Loop, ...] = ("dynamic", "static", "compiled")
 MIN_CAPACITY = 512
 MAX_CAPACITY = 8192
 
+#: How many compiled steps this process may hold: dynamo counts one entry of `_decode` per model
+#: and capacity compiled (models kept in memory, several capacities on the CPU) and fails past its
+#: limit (8 by default) where a graph must be whole. Raised to this when a step is compiled.
+RECOMPILE_LIMIT = 64
+
 #: The variable naming the folder where torch.compile keeps what it compiled (torch reads it at
 #: its first compilation; Triton's kernels go into a subfolder unless TRITON_CACHE_DIR says else).
 COMPILED_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
@@ -233,6 +238,8 @@ class CompiledDecoding:
         self._caches: dict[int, Any] = {}
         self._busy: set[int] = set()  # capacities whose cache a live generation holds
         mode = "reduce-overhead" if self.cuda else None
+        limits = torch._dynamo.config
+        limits.recompile_limit = max(limits.recompile_limit, RECOMPILE_LIMIT)
         self._step = torch.compile(self._decode, mode=mode, fullgraph=True, dynamic=False)
 
     def capacity(self, tokens: int) -> int | None:
