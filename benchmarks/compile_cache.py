@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from benchmarks.figures import cell, spread
 from grit_desktop.engine.bench import rotated
 
@@ -118,8 +120,10 @@ def main(argv: list[str] | None = None) -> None:
         if model is None:
             from grit_desktop.engine.grit.synthetic import build_model
 
-            dtype = "bfloat16" if args.synthetic == "gritlm-7b" else "float32"
-            model = str(build_model(Path(tmp, "model"), args.synthetic, dtype=dtype))
+            big = args.synthetic == "gritlm-7b"  # built on the GPU where there is one (minutes on a CPU)
+            device = "cuda" if big and args.device != "cpu" and torch.cuda.is_available() else "cpu"
+            dtype = "bfloat16" if big else "float32"
+            model = str(build_model(Path(tmp, "model"), args.synthetic, dtype=dtype, device=device))
         result = measure(model, args.device, args.rounds, Path(tmp))
     result["model"] = args.model or f"a random {args.synthetic} model"
     print(json.dumps(result, indent=2) if args.json else report(result))
