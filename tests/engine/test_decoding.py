@@ -302,51 +302,6 @@ def test_a_process_may_hold_more_compiled_steps_than_dynamos_default_limit(tiny_
             passes.close()
         assert not passes.fell_back and compiled.failed is None, (capacity, compiled.failed)
 
-# A child process that prepares the decode step through the session, as the window's worker and
-# `ask` do, and prints how often Inductor compiled a graph and how often it took one from its cache.
-_PREPARE = """
-import json, sys
-from pathlib import Path
-import torch._dynamo.utils
-from grit_desktop.config import Settings
-from grit_desktop.engine.session import Session
-settings = Settings(model=sys.argv[2], device="cpu", quantization="none", compile_decoding="on",
-                    max_new_tokens=8)
-with Session(Path(sys.argv[1]), settings) as session:
-    session.load_model()
-    ready = session.prepare_decoding()
-counts = torch._dynamo.utils.counters["inductor"]
-print(json.dumps({"ready": ready, "compiled": counts["fxgraph_cache_miss"],
-                  "reused": counts["fxgraph_cache_hit"]}))
-"""
-
-
-def _prepare_in_a_child(home: Path, model_dir: Path, **env: str) -> dict[str, Any]:
-    import json
-    import subprocess
-    import sys
-
-    named = (decoding.COMPILED_CACHE_ENV, "TRITON_CACHE_DIR")
-    environ = {k: v for k, v in os.environ.items() if k not in named}
-    done = subprocess.run([sys.executable, "-c", _PREPARE, str(home), str(model_dir)], env=environ | env,
-                          capture_output=True, text=True, timeout=300, check=True)
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
-@pytest.mark.slow
-def test_the_next_start_takes_the_compiled_step_from_the_data_folder(tmp_path: Path,
-                                                                   tiny_model_dir: Path) -> None:
-    home = tmp_path / "home"
-    first = _prepare_in_a_child(home, tiny_model_dir)
-    assert first["ready"] and first["compiled"] >= 1 and first["reused"] == 0
-    kept = home / "cache" / "compiled"
-    assert any(kept.rglob("*")), "nothing was kept in the data folder"
-
-    second = _prepare_in_a_child(home, tiny_model_dir)  # a new process: only the folder is shared
-    assert second == {"ready": True, "compiled": 0, "reused": first["compiled"]}
-
-
 def test_a_compiled_cache_folder_the_user_names_wins(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(decoding.COMPILED_CACHE_ENV, str(tmp_path / "theirs"))
