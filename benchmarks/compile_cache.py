@@ -34,6 +34,7 @@ import torch
 
 from benchmarks.figures import cell, spread
 from grit_desktop.engine.bench import rotated
+from grit_desktop.engine.grit.decoding import COMPILED_CACHE_ENV
 
 WAYS = ("fresh", "kept")
 
@@ -58,7 +59,7 @@ def prepare(home: str, model: str, device: str) -> dict[str, Any]:
 
 def start(home: Path, model: str, device: str) -> dict[str, Any]:
     """One start in a child process, with no compile cache folder named by the environment."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")}
+    env = {k: v for k, v in os.environ.items() if k not in (COMPILED_CACHE_ENV, "TRITON_CACHE_DIR")}
     done = subprocess.run([sys.executable, "-m", "benchmarks.compile_cache", "--child", str(home), model,
                            device], env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:

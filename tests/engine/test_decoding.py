@@ -252,7 +252,6 @@ def test_two_answers_streaming_at_once_do_not_share_a_compiled_cache(tiny: GritM
     assert compiled.free(512)
 
 
-
 @torch.inference_mode()
 def test_the_compiled_step_reads_the_key_value_heads_as_they_are(tiny_model_dir: Path) -> None:
     """Under compilation one query token attends on the key/value heads: no tensor of the step
@@ -283,7 +282,6 @@ def test_the_compiled_step_reads_the_key_value_heads_as_they_are(tiny_model_dir:
     assert [s for s in shapes if s[-3:] == (heads, capacity, dim)] == []
 
 
-
 @torch.inference_mode()
 def test_a_process_may_hold_more_compiled_steps_than_dynamos_default_limit(tiny_model_dir: Path) -> None:
     """Dynamo keeps one entry of the step per model shape and capacity compiled in the process
@@ -301,6 +299,7 @@ def test_a_process_may_hold_more_compiled_steps_than_dynamos_default_limit(tiny_
         finally:
             passes.close()
         assert not passes.fell_back and compiled.failed is None, (capacity, compiled.failed)
+
 
 def test_a_compiled_cache_folder_the_user_names_wins(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:

@@ -61,8 +61,8 @@ MAX_CAPACITY = 8192
 #: limit (8 by default) where a graph must be whole. Raised to this when a step is compiled.
 RECOMPILE_LIMIT = 64
 
-#: The variable naming the folder where torch.compile keeps what it compiled (torch reads it at
-#: its first compilation; Triton's kernels go into a subfolder unless TRITON_CACHE_DIR says else).
+#: The variable naming the folder where torch.compile keeps what it compiled (Inductor reads it at
+#: each lookup; Triton's kernels go into a subfolder unless TRITON_CACHE_DIR says else).
 COMPILED_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
 
 
@@ -120,9 +120,7 @@ def sdpa_on_kv_heads(module: Any, query: torch.Tensor, key: torch.Tensor, value:
     key/value heads: the query heads that share a key/value head are laid out as that head's
     queries (``[batch, kv_heads, heads per kv head, dim]``), so the cache is read as it is.
     Everything else (eager passes, the prompt, embedding) is transformers' own, bit for bit."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    from transformers.utils.import_utils import is_torchdynamo_compiling
-
+    sdpa_attention_forward, is_torchdynamo_compiling = _transformers_sdpa()
     batch, heads, length, dim = query.shape
     kv_heads = key.shape[1]
     shared_mask = attention_mask is None or attention_mask.shape[1] == 1  # one for every head
@@ -133,6 +131,16 @@ def sdpa_on_kv_heads(module: Any, query: torch.Tensor, key: torch.Tensor, value:
     out = torch.nn.functional.scaled_dot_product_attention(grouped, key, value, attn_mask=attention_mask,
                                                            scale=scaling)
     return out.reshape(batch, heads, 1, value.shape[-1]).transpose(1, 2).contiguous(), None
+
+
+@functools.cache
+def _transformers_sdpa() -> tuple[Any, Any]:
+    """transformers' SDPA attention and its test for compilation, imported once (attention runs
+    in every layer of every pass; transformers itself is imported lazily, it takes seconds)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.utils.import_utils import is_torchdynamo_compiling
+
+    return sdpa_attention_forward, is_torchdynamo_compiling
 
 
 class Passes:
@@ -311,7 +319,7 @@ class CompiledDecoding:
             passes.close()
         self.ready.add(capacity)
         log.info("compiled the decode step for %d tokens in %.1f s (kept in %s)", capacity,
-                 time.perf_counter() - t0, os.environ.get(COMPILED_CACHE_ENV, "torch's temp folder"))
+                 time.perf_counter() - t0, os.environ.get(COMPILED_CACHE_ENV))
         return True
 
     def fail(self, exc: BaseException) -> None:
