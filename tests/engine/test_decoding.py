@@ -210,6 +210,7 @@ def test_a_compiler_that_fails_leaves_one_log_line_and_answers_as_before(
     assert "compiled decoding is not available (RuntimeError: no C++ compiler found)" in warnings[0].message
     assert not model.compiles and not model.decoding_owed(300)  # nothing left to try
     assert model.decoding == "static cache, not compiled (RuntimeError: no C++ compiler found)"
+    assert model.weights == "columns"  # laid out for the eager loop that answers from now on
 
 
 def test_a_step_that_fails_mid_answer_hands_over_and_the_answer_goes_on(
@@ -328,3 +329,68 @@ def test_torchs_own_default_gives_way_to_the_data_folder(tmp_path: Path,
     assert os.environ[decoding.COMPILED_CACHE_ENV] == default
     assert decoding.keep_compiled_in(tmp_path / "ours") == tmp_path / "ours"
     assert cache_dir() == str((tmp_path / "ours").resolve())
+
+
+def _one_row_graph(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.fx.GraphModule:
+    """The graph Inductor's passes see for ``linear(x, weight, bias)``: aten ops on fake values."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return torch.nn.functional.linear(x, weight, bias)
+
+    return make_fx(linear, tracing_mode="fake", decomposition_table=torch._decomp.core_aten_decompositions())(
+        x, weight, bias)
+
+
+def _products(graph: torch.fx.GraphModule) -> int:
+    return sum(node.target in (torch.ops.aten.mm.default, torch.ops.aten.addmm.default)
+               for node in graph.graph.nodes)
+
+
+@pytest.mark.parametrize("bias", [False, True], ids=["no-bias", "bias"])
+def test_one_row_products_of_row_major_weights_become_one_reading_of_the_weights(bias: bool) -> None:
+    torch.manual_seed(0)
+    weight = torch.randn(300, 64)  # [out, in], row-major as checkpoints store it
+    b = torch.randn(300) if bias else None
+    x = torch.randn(1, 64)
+    graph = _one_row_graph(x, weight, b)
+    assert _products(graph) == 1
+    rewrite = decoding.one_row_products()
+    before = rewrite.rewritten
+    rewrite(graph.graph)
+    graph.recompile()
+    assert _products(graph) == 0 and rewrite.rewritten == before + 1
+    ops = {node.target for node in graph.graph.nodes if node.op == "call_function"}
+    assert {torch.ops.aten.mul.Tensor, torch.ops.aten.sum.dim_IntList} <= ops
+    out = graph(x, weight, b)
+    expected = torch.nn.functional.linear(x, weight, b)
+    assert out.shape == expected.shape == (1, 300)
+    assert torch.allclose(out, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["column-major", "two-rows", "float64"])
+def test_other_products_keep_their_kernel(case: str) -> None:
+    weight = torch.randn(300, 64, dtype=torch.float64 if case == "float64" else torch.float32)
+    if case == "column-major":  # the eager loops' layout: MKL's product is kept
+        weight = weight.t().contiguous().t()
+    x = torch.randn(2 if case == "two-rows" else 1, 64, dtype=weight.dtype)
+    graph = _one_row_graph(x, weight, None)
+    decoding.one_row_products()(graph.graph)
+    assert _products(graph) == 1
+
+
+@torch.inference_mode()
+def test_the_compiled_cpu_step_reads_each_weight_in_one_loop(tiny_model_dir: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiled anew (an empty folder of compiled steps), every product of the CPU step (7 per
+    layer, and the head) is rewritten, and the step answers as the eager loop does."""
+    monkeypatch.setenv(decoding.COMPILED_CACHE_ENV, str(tmp_path))
+    model = _load(tiny_model_dir, "on", sharpen=16.0)
+    assert model.weights == "rows"
+    prompt = _prompt(model, "none", passages=True)
+    expected = _answer(model, prompt, "static")
+    rewrite = decoding.one_row_products()
+    before = rewrite.rewritten
+    assert model.prepare_decoding(300)
+    assert rewrite.rewritten - before == 7 * model.lm.config.num_hidden_layers + 1
+    assert _answer(model, prompt, None) == expected

@@ -192,13 +192,34 @@ def test_float32_weights_on_the_cpu_are_laid_out_for_one_row_products(tiny_model
     assert tiny_model.lm.get_input_embeddings().weight.is_contiguous()  # not tied here
 
 
+def test_weights_are_laid_out_for_the_loop_that_decodes(tiny_model_dir: Path) -> None:
+    """A CPU model that decodes compiled keeps its weights row-major, as the compiled step reads
+    them fastest; switching layouts keeps the values, so the answers stay the same."""
+    compiled = load(tiny_model_dir, device="cpu", quantization="none", compile="on")
+    eager = load(tiny_model_dir, device="cpu", quantization="none", compile="off")
+    assert (compiled.weights, eager.weights) == ("rows", "columns")
+    linear = [m.weight for m in compiled.lm.modules() if isinstance(m, torch.nn.Linear)]
+    assert linear and all(w.is_contiguous() for w in linear)
+    ids = eager.tokenize(chat("what does the warranty cover?"), bos=True)
+    params = GenerationParams(max_new_tokens=8)
+    answer = "".join(eager.generate(ids, params=params, loop="static"))
+    assert "".join(compiled.generate(ids, params=params, loop="static")) == answer
+    eager.lay_out_weights("rows")
+    assert eager.weights == "rows" and all(
+        m.weight.is_contiguous() for m in eager.lm.modules() if isinstance(m, torch.nn.Linear))
+    assert "".join(eager.generate(ids, params=params, loop="static")) == answer
+    eager.lay_out_weights("columns")
+    assert eager.weights == "columns" and column_major(eager.lm.get_output_embeddings().weight)
+
+
 def test_bfloat16_weights_keep_their_layout(tiny_model_dir: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    from grit_desktop.engine.grit.model import lay_out_weights_for_decoding
+    from grit_desktop.engine.grit.model import lay_out_weights, weights_order
 
     lm = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.bfloat16)
-    lay_out_weights_for_decoding(lm)
+    lay_out_weights(lm, "columns")
+    assert weights_order(lm) is None  # nothing to lay out
     # row-major is faster in bfloat16
     assert all(m.weight.is_contiguous() for m in lm.modules() if isinstance(m, torch.nn.Linear))
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -121,6 +121,7 @@ class GritModel:
         self._join_ids: list[int] = tokenizer(_JOIN, add_special_tokens=False)["input_ids"]
         self.compile: CompileChoice = compile
         self._compiled: CompiledDecoding | None = None
+        self._order: WeightOrder | None = weights_order(lm)
 
     # ----------------------------------------------------------------------------------------
     # loading
@@ -133,7 +134,7 @@ class GritModel:
         plan = loading.plan(files, options.device, options.quantization)
         for note in plan.notes:
             log.warning(note)
-        lm = _load_lm(path, plan)
+        lm = _load_lm(path, plan, "rows" if options.compile == "on" else "columns")
         tokenizer = _load_tokenizer(path)
         cfg = lm.config
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
@@ -394,6 +395,22 @@ class GritModel:
         with self._lock:
             return self._compiler().owes(min(tokens, self.info.context_length))
 
+    @property
+    def weights(self) -> WeightOrder | None:
+        """How the linear layers' float32 weights are stored on the CPU (`lay_out_weights`):
+        ``rows`` where answers decode compiled, ``columns`` where they decode eagerly, each the
+        faster for its loop; None where the layout is the checkpoint's and stays so (a GPU,
+        another dtype)."""
+        return self._order
+
+    def lay_out_weights(self, order: WeightOrder) -> None:
+        """Store the weights ``order``-major, where `weights` is not None (benchmarks time each
+        loop in its own layout). The compiled step works in either, fast in ``rows``."""
+        with self._lock:
+            if self._order is not None and self._order != order:
+                lay_out_weights(self.lm, order)
+                self._order = order
+
     def _compiler(self) -> CompiledDecoding:
         if self._compiled is None:
             self._compiled = CompiledDecoding(self.lm, self.info.context_length)
@@ -414,6 +431,8 @@ class GritModel:
 
     def _passes(self, state: KVState | None, tokens: int, loop: Loop | None) -> Passes:
         """The forward passes of one generation of at most ``tokens`` (prompt + answer)."""
+        if self._order == "rows" and self._compiled is not None and self._compiled.failed:
+            self.lay_out_weights("columns")  # answers decode eagerly from now on
         if loop == "dynamic":
             return DynamicPasses(self.lm, state)
         capacity: int | None = None
@@ -510,7 +529,7 @@ class GritModel:
 # helpers
 
 
-def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
+def _load_lm(path: Path, plan: loading.LoadPlan, order: WeightOrder) -> Any:
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -532,7 +551,7 @@ def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
             if plan.quantization != "nf4":
                 lm = lm.to(plan.device)
             if plan.device == "cpu" and plan.dtype == torch.float32:
-                lay_out_weights_for_decoding(lm)
+                lay_out_weights(lm, order)
     except torch.OutOfMemoryError as exc:
         raise ModelLoadError(
             f"not enough GPU memory to load the model in {path} "
@@ -544,23 +563,44 @@ def _load_lm(path: Path, plan: loading.LoadPlan) -> Any:
     return lm
 
 
-def lay_out_weights_for_decoding(lm: Any) -> None:
-    """Store every float32 weight of a linear layer column-major (its transpose contiguous), in place.
+#: How a linear layer's weight ``[out, in]`` is stored: ``rows`` as checkpoints store it,
+#: ``columns`` its transpose contiguous (the same values).
+WeightOrder = Literal["rows", "columns"]
+
+
+def lay_out_weights(lm: Any, order: WeightOrder) -> None:
+    """Store every float32 weight of a linear layer ``order``-major, in place.
 
     Every answer token multiplies one hidden state by each layer's weights and by the head's
     ``[vocab, hidden]`` weight, the largest matrix of a small model (in the ``mid`` shape 16.4M
-    of the 34.5M weights each token reads). On the CPU, MKL computes these one-row products in
-    float32 faster from column-major weights, for the head alone (``python -m
-    benchmarks.head_layout``) and for a whole decode step (``python -m
-    benchmarks.weight_layout``); products over many rows, as in embedding, take as long. In
-    bfloat16 it is the other way round, and row-major weights are kept. The values are the
-    same, so every decoding loop and `generate` compute alike; where the head is tied to the
-    input embeddings, their lookups read the same values with a longer stride.
+    of the 34.5M weights each token reads). On the CPU these one-row products run at the speed
+    the weights are read, and which layout reads faster depends on who computes them:
+
+    - eagerly (the ``static`` and ``dynamic`` loops, transformers' ``generate``), MKL computes
+      them in float32 faster from ``columns`` (``python -m benchmarks.head_layout`` for the head,
+      ``python -m benchmarks.weight_layout`` for a whole step);
+    - in the compiled step, from ``rows``, which a graph pass of ours (`one_row_products`)
+      turns into one loop reading the weights at memory speed.
+
+    `GritModel.load` lays out for the loop that will decode; products over many rows (the
+    prompt, embedding) take as long either way. bfloat16 weights stay row-major, faster for
+    MKL too. The values are the same, so every loop and `generate` compute alike; where the head
+    is tied to the input embeddings, their lookups read the same values with another stride.
     """
     for module in lm.modules():
         weight = module.weight if isinstance(module, torch.nn.Linear) else None
         if weight is not None and weight.dtype == torch.float32 and weight.dim() == 2:
-            weight.data = weight.data.t().contiguous().t()
+            weight.data = weight.data.contiguous() if order == "rows" else weight.data.t().contiguous().t()
+
+
+def weights_order(lm: Any) -> WeightOrder | None:
+    """How `lay_out_weights` left ``lm``'s float32 linear weights on the CPU (that of its head);
+    None where they are in another dtype or on another device, and stay as loaded."""
+    head = lm.get_output_embeddings()
+    weight = getattr(head, "weight", None)
+    if weight is None or weight.device.type != "cpu" or weight.dtype != torch.float32:
+        return None
+    return "rows" if weight.is_contiguous() else "columns"
 
 
 def _load_tokenizer(path: Path) -> Any:
