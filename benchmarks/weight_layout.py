@@ -1,10 +1,10 @@
 """A whole model on the CPU: weights row-major, only the head column-major, every linear weight so.
 
-`lay_out_weights_for_decoding` stores every float32 weight of a linear layer column-major (its
-transpose contiguous, the same values) when a model loads on the CPU. This loads one model
-three times and lays the copies out as ``row-major`` (as a checkpoint loads), ``head`` (only
-the output head column-major) and ``all`` (every linear weight column-major, as the app loads
-float32). For each it measures a decode step of the static loop over ``--cached`` prompt
+`lay_out_weights` stores every float32 weight of a linear layer column-major (its transpose
+contiguous, the same values) when a model that decodes eagerly loads on the CPU. This loads one
+model three times and lays the copies out as ``row-major`` (as a checkpoint loads, and as the
+app keeps a model whose compiled step decodes), ``head`` (only the output head column-major)
+and ``all`` (every linear weight column-major, as the app loads float32 for eager decoding). For each it measures a decode step of the static loop over ``--cached`` prompt
 tokens (ms/step, the mean of ``--steps`` steps) and the embedding of ``--passages`` passages
 (s). In each round the copies take turns (the order rotates); the figures are medians over the
 rounds with their min-max, and ``vs all`` is the median of the rounds' ratios of each copy's

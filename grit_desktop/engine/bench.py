@@ -212,6 +212,7 @@ def run(model: GritModel, *, sizes: Sequence[int] = SIZES, modes: Sequence[Cache
                                     partial(_say_at, progress, size))
         result.decoders += _decoder_figures(decoded, size, repeat)
         result.modes += _mode_figures(answered, decoded[REFERENCE], size, repeat)
+    result.decoding = model.decoding  # as the answers decoded: each size prepared its own
     result.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if model.device.type == "cuda":
         result.peak_gpu_mib = torch.cuda.max_memory_allocated() / 2**20

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from grit_desktop.cli import build_parser, main
 from grit_desktop.cli.bench import report
 from grit_desktop.engine import bench
-from grit_desktop.engine.grit.model import GritModel
+from grit_desktop.engine.grit.model import GritModel, LoadOptions
 from grit_desktop.engine.grit.prompts import CACHE_MODES
 
 SIZES = (64, 256)
@@ -161,6 +162,39 @@ def test_ratios_are_medians_of_each_rounds_ratio(
     assert dataclasses.astuple(doc.ttft_warm_ms_spread) == (30.0, 5.0, 50.0, 3)
     dynamic = next(d for d in result.decoders if d.decoder == "dynamic")
     assert dynamic.decode_vs_generate == 2.0 and dynamic.decode_tokens_per_s == 200.0
+
+
+def test_each_decoder_runs_in_its_own_weight_layout_and_the_modes_in_the_app_s(
+        tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU the compiled step is timed over row-major weights, the eager decoders over
+    column-major ones (each its faster), the cache modes as the app loaded the model; the line
+    on how answers decode says what they decoded with, the compiled step once prepared."""
+    model = GritModel.load(LoadOptions(str(tiny_model_dir), "cpu", "none", "on"))
+    seen: list[tuple[str, str | None]] = []
+    plain, ours, answer = bench.plain_generate, bench.our_generate, bench.answer_once
+
+    def plain_generate(m: GritModel, *args: Any) -> bench.Timed:
+        seen.append(("generate", m.weights))
+        return plain(m, *args)
+
+    def our_generate(m: GritModel, ids: Any, params: Any, loop: str) -> bench.Timed:
+        seen.append((loop, m.weights))
+        return ours(m, ids, params, loop)  # type: ignore[arg-type]
+
+    def answer_once(answerer: Any, mode: Any, *args: Any) -> bench.Timed:
+        seen.append((mode, answerer.model.weights))
+        return answer(answerer, mode, *args)
+
+    monkeypatch.setattr(bench, "plain_generate", plain_generate)
+    monkeypatch.setattr(bench, "our_generate", our_generate)
+    monkeypatch.setattr(bench, "answer_once", answer_once)
+    result = bench.run(model, sizes=(64,), modes=("none", "doc"), new_tokens=12, search_chunks=100,
+                       embed_passages=2, repeat=2)
+    assert {name: order for name, order in seen} == {
+        "generate": "columns", "dynamic": "columns", "static": "columns", "compiled": "rows",
+        "none": "rows", "doc": "rows"}
+    assert len(set(seen)) == 6  # each always in one layout
+    assert result.decoding == "static cache, compiled decode step"
 
 
 def test_the_order_rotates_so_that_every_cell_comes_first() -> None:
