@@ -3,13 +3,14 @@
 `lay_out_weights` stores every float32 weight of a linear layer column-major (its transpose
 contiguous, the same values) when a model that decodes eagerly loads on the CPU. This loads one
 model three times and lays the copies out as ``row-major`` (as a checkpoint loads, and as the
-app keeps a model whose compiled step decodes), ``head`` (only the output head column-major)
-and ``all`` (every linear weight column-major, as the app loads float32 for eager decoding). For each it measures a decode step of the static loop over ``--cached`` prompt
-tokens (ms/step, the mean of ``--steps`` steps) and the embedding of ``--passages`` passages
-(s). In each round the copies take turns (the order rotates); the figures are medians over the
-rounds with their min-max, and ``vs all`` is the median of the rounds' ratios of each copy's
-time to that of ``all`` (above 1: ``all`` is faster). The last lines say how far the copies'
-logits and embeddings differ from the row-major one's. Run:
+app keeps a model whose compiled step decodes), ``head`` (only the output head column-major) and
+``all`` (every linear weight column-major, as the app loads float32 for eager decoding). For
+each it measures a decode step of the static loop over ``--cached`` prompt tokens (ms/step, the
+mean of ``--steps`` steps) and the embedding of ``--passages`` passages (s). In each round the
+copies take turns (the order rotates); the figures are medians over the rounds with their
+min-max, and ``vs all`` is the median of the rounds' ratios of each copy's time to that of
+``all`` (above 1: ``all`` is faster). The last lines say how far the copies' logits and
+embeddings differ from the row-major one's. Run:
 
     .venv/bin/python -m benchmarks.weight_layout                     # mid shape, float32
     .venv/bin/python -m benchmarks.weight_layout --model /path/to/SmolLM2-135M-Instruct
