@@ -3,7 +3,7 @@
 Every answer token multiplies one hidden state ``[1, hidden]`` by the head's ``[vocab, hidden]``
 weight (``torch.nn.functional.linear``). The weight can lie in memory as loaded (row-major) or
 transposed and contiguous (column-major, the same values); `lay_out_weights` picks the
-column-major one for float32 on the CPU where answers decode eagerly, as here
+column-major one for float32 on the CPU where answers decode eagerly
 (``benchmarks/weight_layout.py`` measures that for a whole model's weights). This measures both
 layouts for the heads of the ``mid`` shape, SmolLM2-135M and GritLM-7B, in float32 and bfloat16:
 in each round the two layouts take turns (the order rotates), each timed as the mean of
