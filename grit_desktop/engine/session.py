@@ -377,5 +377,5 @@ class Session:
             self._answerer.settings = new
             self._answerer.cache.resize(new.kv_cache_mb * 2**20)
         if self.model is not None:
-            self.model.compile = new.compile_decoding  # off at once; on from the next load
+            self.model.compile = new.compile_decoding  # off at once; on once compiled
         return (old.model, old.device, old.quantization) != (new.model, new.device, new.quantization)

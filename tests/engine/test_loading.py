@@ -210,6 +210,10 @@ def test_weights_are_laid_out_for_the_loop_that_decodes(tiny_model_dir: Path) ->
     assert "".join(eager.generate(ids, params=params, loop="static")) == answer
     eager.lay_out_weights("columns")
     assert eager.weights == "columns" and column_major(eager.lm.get_output_embeddings().weight)
+    eager.compile = "on"  # the setting changed: laid out for the compiled step
+    assert eager.weights == "rows"
+    eager.compile = "auto"  # on CUDA only: the eager loop decodes here
+    assert eager.weights == "columns"
 
 
 def test_bfloat16_weights_keep_their_layout(tiny_model_dir: Path) -> None:

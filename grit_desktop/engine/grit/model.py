@@ -119,7 +119,7 @@ class GritModel:
         self.pad_id: int = pad if pad is not None else (self.eos_id or 0)
         self.special_tokens: tuple[str, ...] = tuple(tokenizer.all_special_tokens)
         self._join_ids: list[int] = tokenizer(_JOIN, add_special_tokens=False)["input_ids"]
-        self.compile: CompileChoice = compile
+        self._compile: CompileChoice = compile
         self._compiled: CompiledDecoding | None = None
         self._order: WeightOrder | None = weights_order(lm)
 
@@ -357,6 +357,19 @@ class GritModel:
         return self._generate(list(ids), state, params, cancel, stats, loop)
 
     # -- how the decode loop runs (see `decoding`) ----------------------------------------------
+
+    @property
+    def compile(self) -> CompileChoice:
+        """The setting: compile the decode step on CUDA (auto), everywhere (on), nowhere (off)."""
+        return self._compile
+
+    @compile.setter
+    def compile(self, choice: CompileChoice) -> None:
+        """Takes effect at once: answers decode eagerly when off, compiled once prepared when
+        on; the weights are laid out for that loop."""
+        with self._lock:
+            self._compile = choice
+            self.lay_out_weights("rows" if self.compiles else "columns")
 
     @property
     def compiles(self) -> bool:
