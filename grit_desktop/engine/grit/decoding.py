@@ -12,7 +12,9 @@ prompt once, then one token at a time). Three ways to run those passes, the same
 - ``compiled``: transformers' `StaticCache` layers of a fixed capacity (the filled part is
   masked), so that the decode step has the same shapes every token and is compiled once with
   `torch.compile`; on CUDA as a CUDA graph (``mode="reduce-overhead"``), which removes the
-  per-token launch of some thousand kernels. The prompt is read eagerly into the same cache.
+  per-token launch of some thousand kernels; on the CPU with a graph pass that reads each weight
+  matrix in one loop at memory speed (`one_row_products`). The prompt is read eagerly into the
+  same cache.
 
 Compilation must never make the app worse. It is prepared ahead of answers
 (`CompiledDecoding.warm_up`, on the caller's thread: the worker's, once it is idle after the
@@ -178,7 +180,8 @@ def one_row_products() -> Any:
                     bias, row, weight_t = node.args
                 else:
                     continue
-                values = row.meta.get("val"), weight_t.meta.get("val")
+                values: list[Any] = [a.meta.get("val") if isinstance(a, torch.fx.Node) else None
+                                     for a in (row, weight_t)]
                 if not one_row(*values):
                     continue
                 with graph.inserting_before(node), values[0].fake_mode:
