@@ -203,15 +203,18 @@ def run(model: GritModel, *, sizes: Sequence[int] = SIZES, modes: Sequence[Cache
     # raw decoding (no repetition guard), as the baseline decodes
     params = GenerationParams(max_new_tokens=new_tokens, stop_at_eos=False).raw
     settings = Settings(max_new_tokens=new_tokens, kv_cache_mb=64 * 1024)
+    loaded = model.weights  # the cache modes answer in it (the decoders lay out their own)
     for size in sizes:
         if size + new_tokens + 64 > info.context_length:
             result.notes.append(f"{size} cached tokens do not fit the context of {info.context_length}")
             continue
         sources = sources_for(model, size, seed=size)
         decoded, answered = _rounds(model, settings, params, sources, modes, decoders, repeat,
-                                    partial(_say_at, progress, size))
+                                    loaded, partial(_say_at, progress, size))
         result.decoders += _decoder_figures(decoded, size, repeat)
         result.modes += _mode_figures(answered, decoded[REFERENCE], size, repeat)
+    if loaded is not None:
+        model.lay_out_weights(loaded)
     result.decoding = model.decoding  # as the answers decoded: each size prepared its own
     result.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if model.device.type == "cuda":
@@ -245,15 +248,13 @@ _Rounds = tuple[dict[str, list[Timed]], dict[str, list[tuple[Timed, Timed]]]]
 
 
 def _rounds(model: GritModel, settings: Settings, params: GenerationParams, sources: list[Source],
-            modes: Sequence[CacheMode], names: Sequence[str], repeat: int,
+            modes: Sequence[CacheMode], names: Sequence[str], repeat: int, loaded: WeightOrder | None,
             progress: Callable[[str], None]) -> _Rounds:
     """``repeat`` rounds at one size: each decoder's answers, each mode's (cold, warm) answers."""
     prompt = Answerer(model, settings).assemble("none", QUESTION, sources,
                                                 max_new_tokens=params.max_new_tokens)
     assert prompt.state is None  # 'none' caches nothing: the whole prompt is token ids
     ways = decoder_calls(model, prompt.ids, params, names)
-
-    loaded = model.weights
 
     def cold_and_warm(mode: CacheMode) -> tuple[Timed, Timed]:
         if loaded is not None:

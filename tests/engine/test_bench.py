@@ -188,13 +188,16 @@ def test_each_decoder_runs_in_its_own_weight_layout_and_the_modes_in_the_app_s(
     monkeypatch.setattr(bench, "plain_generate", plain_generate)
     monkeypatch.setattr(bench, "our_generate", our_generate)
     monkeypatch.setattr(bench, "answer_once", answer_once)
-    result = bench.run(model, sizes=(64,), modes=("none", "doc"), new_tokens=12, search_chunks=100,
+    # two sizes: the second one's cells come after the first one's, the last of which (with two
+    # rounds) is a decoder laid out for itself
+    result = bench.run(model, sizes=(64, 96), modes=("none", "doc"), new_tokens=12, search_chunks=100,
                        embed_passages=2, repeat=2)
     assert {name: order for name, order in seen} == {
         "generate": "columns", "dynamic": "columns", "static": "columns", "compiled": "rows",
         "none": "rows", "doc": "rows"}
     assert len(set(seen)) == 6  # each always in one layout
     assert result.decoding == "static cache, compiled decode step"
+    assert model.weights == "rows"  # left as loaded
 
 
 def test_the_order_rotates_so_that_every_cell_comes_first() -> None:
