@@ -46,10 +46,10 @@ import torch
 
 from grit_desktop.config import CacheMode, Settings
 from grit_desktop.engine.answering.rag import Answerer
-from grit_desktop.engine.grit.decoding import LOOPS, Loop
+from grit_desktop.engine.grit.decoding import LOOPS, Loop, WeightOrder
 from grit_desktop.engine.grit.generation import GenerationParams, GenerationStats
 from grit_desktop.engine.grit.kvcache import KVCache
-from grit_desktop.engine.grit.model import GritModel, WeightOrder
+from grit_desktop.engine.grit.model import GritModel
 from grit_desktop.engine.grit.prompts import CACHE_MODES
 from grit_desktop.engine.index.records import ChunkRecord, DocumentRecord, Source
 from grit_desktop.engine.index.store import Store

@@ -219,7 +219,7 @@ def test_weights_are_laid_out_for_the_loop_that_decodes(tiny_model_dir: Path) ->
 def test_bfloat16_weights_keep_their_layout(tiny_model_dir: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    from grit_desktop.engine.grit.model import lay_out_weights, weights_order
+    from grit_desktop.engine.grit.decoding import lay_out_weights, weights_order
 
     lm = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.bfloat16)
     lay_out_weights(lm, "columns")

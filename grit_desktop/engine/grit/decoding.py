@@ -16,6 +16,10 @@ prompt once, then one token at a time). Three ways to run those passes, the same
   matrix in one loop at memory speed (`one_row_products`). The prompt is read eagerly into the
   same cache.
 
+On the CPU the loops read float32 weights fastest in different layouts, so `GritModel` lays them
+out for the loop that decodes (`lay_out_weights`): row-major for the compiled step, column-major
+for the eager loops.
+
 Compilation must never make the app worse. It is prepared ahead of answers
 (`CompiledDecoding.warm_up`, on the caller's thread: the worker's, once it is idle after the
 model loads; never the GUI's), and until then answers decode with ``static``. Where it is not
@@ -51,6 +55,46 @@ log = logging.getLogger(__name__)
 
 Loop = Literal["dynamic", "static", "compiled"]
 LOOPS: tuple[Loop, ...] = ("dynamic", "static", "compiled")
+
+#: How a linear layer's weight ``[out, in]`` is stored: ``rows`` as checkpoints store it,
+#: ``columns`` its transpose contiguous (the same values).
+WeightOrder = Literal["rows", "columns"]
+
+
+def lay_out_weights(lm: Any, order: WeightOrder) -> None:
+    """Store every float32 weight of a linear layer ``order``-major, in place.
+
+    Every answer token multiplies one hidden state by each layer's weights and by the head's
+    ``[vocab, hidden]`` weight, the largest matrix of a small model (in the ``mid`` shape 16.4M
+    of the 34.5M weights each token reads). On the CPU these one-row products run at the speed
+    the weights are read, and which layout reads faster depends on who computes them:
+
+    - eagerly (the ``static`` and ``dynamic`` loops, transformers' ``generate``), MKL computes
+      them in float32 faster from ``columns`` (``python -m benchmarks.head_layout`` for the head,
+      ``python -m benchmarks.weight_layout`` for a whole step);
+    - in the compiled step, from ``rows``, which a graph pass of ours (`one_row_products`)
+      turns into one loop reading the weights at memory speed.
+
+    `GritModel.load` lays out for the loop that will decode; products over many rows (the
+    prompt, embedding) take as long either way. bfloat16 weights stay row-major, faster for
+    MKL too. The values are the same, so every loop and `generate` compute alike; where the head
+    is tied to the input embeddings, their lookups read the same values with another stride.
+    """
+    for module in lm.modules():
+        weight = module.weight if isinstance(module, torch.nn.Linear) else None
+        if weight is not None and weight.dtype == torch.float32 and weight.dim() == 2:
+            weight.data = weight.data.contiguous() if order == "rows" else weight.data.t().contiguous().t()
+
+
+def weights_order(lm: Any) -> WeightOrder | None:
+    """How `lay_out_weights` left ``lm``'s float32 linear weights on the CPU (that of its head);
+    None where they are in another dtype or on another device, and stay as loaded."""
+    head = lm.get_output_embeddings()
+    weight = getattr(head, "weight", None)
+    if weight is None or weight.device.type != "cpu" or weight.dtype != torch.float32:
+        return None
+    return "rows" if weight.is_contiguous() else "columns"
+
 
 #: The smallest and the largest capacity (prompt + answer tokens) of a compiled cache. Each
 #: capacity is compiled once; on the CPU capacities are powers of two (attending to unused

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,10 +34,13 @@ from grit_desktop.engine.grit.decoding import (
     Loop,
     Passes,
     StaticPasses,
+    WeightOrder,
     ids_tensor,
+    lay_out_weights,
     positions_tensor,
     to_dynamic_cache,
     use_kv_head_attention,
+    weights_order,
 )
 from grit_desktop.engine.grit.generation import (
     GenerationParams,
@@ -574,46 +577,6 @@ def _load_lm(path: Path, plan: loading.LoadPlan, order: WeightOrder) -> Any:
         log.debug("loading %s failed", path, exc_info=True)
         raise ModelLoadError(f"cannot load the model in {path}: {first_line(exc)}") from exc
     return lm
-
-
-#: How a linear layer's weight ``[out, in]`` is stored: ``rows`` as checkpoints store it,
-#: ``columns`` its transpose contiguous (the same values).
-WeightOrder = Literal["rows", "columns"]
-
-
-def lay_out_weights(lm: Any, order: WeightOrder) -> None:
-    """Store every float32 weight of a linear layer ``order``-major, in place.
-
-    Every answer token multiplies one hidden state by each layer's weights and by the head's
-    ``[vocab, hidden]`` weight, the largest matrix of a small model (in the ``mid`` shape 16.4M
-    of the 34.5M weights each token reads). On the CPU these one-row products run at the speed
-    the weights are read, and which layout reads faster depends on who computes them:
-
-    - eagerly (the ``static`` and ``dynamic`` loops, transformers' ``generate``), MKL computes
-      them in float32 faster from ``columns`` (``python -m benchmarks.head_layout`` for the head,
-      ``python -m benchmarks.weight_layout`` for a whole step);
-    - in the compiled step, from ``rows``, which a graph pass of ours (`one_row_products`)
-      turns into one loop reading the weights at memory speed.
-
-    `GritModel.load` lays out for the loop that will decode; products over many rows (the
-    prompt, embedding) take as long either way. bfloat16 weights stay row-major, faster for
-    MKL too. The values are the same, so every loop and `generate` compute alike; where the head
-    is tied to the input embeddings, their lookups read the same values with another stride.
-    """
-    for module in lm.modules():
-        weight = module.weight if isinstance(module, torch.nn.Linear) else None
-        if weight is not None and weight.dtype == torch.float32 and weight.dim() == 2:
-            weight.data = weight.data.contiguous() if order == "rows" else weight.data.t().contiguous().t()
-
-
-def weights_order(lm: Any) -> WeightOrder | None:
-    """How `lay_out_weights` left ``lm``'s float32 linear weights on the CPU (that of its head);
-    None where they are in another dtype or on another device, and stay as loaded."""
-    head = lm.get_output_embeddings()
-    weight = getattr(head, "weight", None)
-    if weight is None or weight.device.type != "cpu" or weight.dtype != torch.float32:
-        return None
-    return "rows" if weight.is_contiguous() else "columns"
 
 
 def _load_tokenizer(path: Path) -> Any:
