@@ -83,10 +83,16 @@ def bench_tokenizer_available() -> bool:
     return importlib.util.find_spec("mistral_common") is not None
 
 
+_LAYOUTS = {"rows": "row-major", "columns": "column-major"}
+
+
 def report(r: bench.BenchResult) -> str:
     lines = [
         f"grit-desktop bench: {r.model} on {r.device} ({r.dtype}, {r.quantization})",
         f"  answers decode with     {r.decoding}",
+        *([f"  float32 weights         {_LAYOUTS[r.weights]}, as loaded, for the modes; each decoder in",
+           "                          its faster layout: 'compiled' row-major, the others column-major"]
+          if r.weights else []),
         f"  embedding                {r.embed_tokens_per_s:>10,.0f} tokens/s (512-token passages)",
         f"  hybrid search            p50 {r.search_p50_ms:.1f} ms, p95 {r.search_p95_ms:.1f} ms "
         f"over {r.search_chunks:,} chunks",

@@ -135,6 +135,7 @@ class BenchResult:
     quantization: str
     repeats: int = 0
     decoding: str = ""  # how the cache modes' answers decode (`GritModel.decoding`)
+    weights: str | None = None  # the layout the modes ran in (`GritModel.weights`), where one is chosen
     embed_tokens_per_s: float = 0.0
     search_p50_ms: float = 0.0
     search_p95_ms: float = 0.0
@@ -203,7 +204,7 @@ def run(model: GritModel, *, sizes: Sequence[int] = SIZES, modes: Sequence[Cache
     # raw decoding (no repetition guard), as the baseline decodes
     params = GenerationParams(max_new_tokens=new_tokens, stop_at_eos=False).raw
     settings = Settings(max_new_tokens=new_tokens, kv_cache_mb=64 * 1024)
-    loaded = model.weights  # the cache modes answer in it (the decoders lay out their own)
+    loaded = result.weights = model.weights  # the cache modes answer in it (the decoders lay out their own)
     for size in sizes:
         if size + new_tokens + 64 > info.context_length:
             result.notes.append(f"{size} cached tokens do not fit the context of {info.context_length}")

@@ -197,7 +197,10 @@ def test_each_decoder_runs_in_its_own_weight_layout_and_the_modes_in_the_app_s(
         "none": "rows", "doc": "rows"}
     assert len(set(seen)) == 6  # each always in one layout
     assert result.decoding == "static cache, compiled decode step"
-    assert model.weights == "rows"  # left as loaded
+    assert model.weights == result.weights == "rows"  # left as loaded
+    text = report(result)
+    assert "float32 weights         row-major, as loaded, for the modes" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
 
 
 def test_the_order_rotates_so_that_every_cell_comes_first() -> None:
