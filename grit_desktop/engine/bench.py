@@ -46,7 +46,7 @@ import torch
 
 from grit_desktop.config import CacheMode, Settings
 from grit_desktop.engine.answering.rag import Answerer
-from grit_desktop.engine.grit.decoding import LOOPS, Loop, WeightOrder
+from grit_desktop.engine.grit.decoding import LOOPS, Loop, WeightOrder, fastest_weights
 from grit_desktop.engine.grit.generation import GenerationParams, GenerationStats
 from grit_desktop.engine.grit.kvcache import KVCache
 from grit_desktop.engine.grit.model import GritModel
@@ -135,7 +135,7 @@ class BenchResult:
     quantization: str
     repeats: int = 0
     decoding: str = ""  # how the cache modes' answers decode (`GritModel.decoding`)
-    weights: str | None = None  # the layout the modes ran in (`GritModel.weights`), where one is chosen
+    weights: WeightOrder | None = None  # the layout the modes ran in (`GritModel.weights`)
     embed_tokens_per_s: float = 0.0
     search_p50_ms: float = 0.0
     search_p95_ms: float = 0.0
@@ -235,7 +235,7 @@ def decoder_calls(model: GritModel, ids: list[int], params: GenerationParams,
         "generate": lambda: plain_generate(model, ids, params.max_new_tokens)}
     for loop in LOOPS:
         calls[loop] = partial(our_generate, model, ids, params, loop)
-    return {name: partial(_laid_out, model, "rows" if name == "compiled" else "columns", calls[name])
+    return {name: partial(_laid_out, model, fastest_weights(name == "compiled"), calls[name])
             for name in names}
 
 

@@ -13,7 +13,7 @@ prompt once, then one token at a time). Three ways to run those passes, the same
   masked), so that the decode step has the same shapes every token and is compiled once with
   `torch.compile`; on CUDA as a CUDA graph (``mode="reduce-overhead"``), which removes the
   per-token launch of some thousand kernels; on the CPU with a graph pass that reads each weight
-  matrix in one loop at memory speed (`one_row_products`). The prompt is read eagerly into the
+  matrix in one fused loop (`one_row_products`). The prompt is read eagerly into the
   same cache.
 
 On the CPU the loops read float32 weights fastest in different layouts, so `GritModel` lays them
@@ -61,6 +61,11 @@ LOOPS: tuple[Loop, ...] = ("dynamic", "static", "compiled")
 WeightOrder = Literal["rows", "columns"]
 
 
+def fastest_weights(compiled: bool) -> WeightOrder:
+    """The layout the compiled step (``compiled``) or the eager loops read fastest on the CPU."""
+    return "rows" if compiled else "columns"
+
+
 def lay_out_weights(lm: Any, order: WeightOrder) -> None:
     """Store every float32 weight of a linear layer ``order``-major, in place.
 
@@ -73,7 +78,7 @@ def lay_out_weights(lm: Any, order: WeightOrder) -> None:
       them in float32 faster from ``columns`` (``python -m benchmarks.head_layout`` for the head,
       ``python -m benchmarks.weight_layout`` for a whole step);
     - in the compiled step, from ``rows``, which a graph pass of ours (`one_row_products`)
-      turns into one loop reading the weights at memory speed.
+      turns into one fused loop over each weight.
 
     `GritModel.load` lays out for the loop that will decode; products over many rows (the
     prompt, embedding) take as long either way. bfloat16 weights stay row-major, faster for
@@ -197,7 +202,7 @@ def one_row_products() -> Any:
     weight at about half the rate this machine streams memory (``python -m
     benchmarks.decode_profile``). The pass rewrites each as an elementwise product summed along
     the weight's rows, which Inductor fuses into one vectorised, parallel loop reading every
-    weight once, at memory speed. Only float32 weights stored row-major qualify (the layout
+    weight once. Only float32 weights stored row-major qualify (the layout
     `GritModel` gives a CPU model that decodes compiled); the others keep MKL's product. The
     sums run in another order than MKL's: logits differ in the last bits."""
     from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files

@@ -35,6 +35,7 @@ from grit_desktop.engine.grit.decoding import (
     Passes,
     StaticPasses,
     WeightOrder,
+    fastest_weights,
     ids_tensor,
     lay_out_weights,
     positions_tensor,
@@ -137,7 +138,7 @@ class GritModel:
         plan = loading.plan(files, options.device, options.quantization)
         for note in plan.notes:
             log.warning(note)
-        lm = _load_lm(path, plan, "rows" if options.compile == "on" else "columns")
+        lm = _load_lm(path, plan, fastest_weights(compiled=options.compile == "on"))
         tokenizer = _load_tokenizer(path)
         cfg = lm.config
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
@@ -372,7 +373,7 @@ class GritModel:
         on; the weights are laid out for that loop."""
         with self._lock:
             self._compile = choice
-            self.lay_out_weights("rows" if self.compiles else "columns")
+            self.lay_out_weights(fastest_weights(self.compiles))
 
     @property
     def compiles(self) -> bool:
@@ -448,7 +449,7 @@ class GritModel:
     def _passes(self, state: KVState | None, tokens: int, loop: Loop | None) -> Passes:
         """The forward passes of one generation of at most ``tokens`` (prompt + answer)."""
         if self._order == "rows" and self._compiled is not None and self._compiled.failed:
-            self.lay_out_weights("columns")  # answers decode eagerly from now on
+            self.lay_out_weights(fastest_weights(compiled=False))  # answers decode eagerly from now on
         if loop == "dynamic":
             return DynamicPasses(self.lm, state)
         capacity: int | None = None
